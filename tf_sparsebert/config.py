@@ -1,0 +1,186 @@
+"""Configuration dataclasses. Pure Python: no TensorFlow, no flags.
+
+Each dataclass validates itself with `validate()`, which raises `ValueError` naming the flag
+(field) that is wrong, so bad input is reported before any model is built or trained.
+"""
+
+import dataclasses
+import json
+from typing import Optional, Tuple
+
+STRATEGIES = ("sparsebert",)
+STUDENT_INITS = ("pretrained", "teacher")
+
+
+def _check(condition, field, message):
+  if not condition:
+    raise ValueError(f"--{field}: {message}")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+  """BERT architecture (the fields of a Hugging Face BERT `config.json`)."""
+
+  vocabulary_size: int = 30522
+  num_layers: int = 12
+  num_heads: int = 12
+  hidden_dim: int = 768
+  intermediate_dim: int = 3072
+  max_sequence_length: int = 512
+  num_segments: int = 2
+  dropout: float = 0.1
+  attention_dropout: float = 0.1
+  layer_norm_epsilon: float = 1e-12
+  initializer_range: float = 0.02
+  activation: str = "gelu"  # "gelu" (exact, erf; HF BERT) or "gelu_approximate" (tanh; Google BERT)
+
+  def validate(self):
+    for name in ("vocabulary_size", "num_layers", "num_heads", "hidden_dim",
+                 "intermediate_dim", "max_sequence_length", "num_segments"):
+      _check(getattr(self, name) > 0, name, f"must be positive, got {getattr(self, name)}")
+    _check(self.hidden_dim % self.num_heads == 0, "num_heads",
+           f"hidden_dim {self.hidden_dim} is not divisible by num_heads {self.num_heads}")
+    _check(self.activation in ("gelu", "gelu_approximate"), "activation",
+           f"must be gelu or gelu_approximate, got {self.activation!r}")
+    for name in ("dropout", "attention_dropout"):
+      _check(0.0 <= getattr(self, name) < 1.0, name, "must be in [0, 1)")
+    return self
+
+
+@dataclasses.dataclass
+class DataConfig:
+  """Where the GLUE task comes from and how it is tokenized and batched."""
+
+  task: str = "mrpc"
+  glue_dir: Optional[str] = None        # GLUE TSV layout: <glue_dir>/<TASK>/{train,dev}.tsv
+  tfds_data_dir: Optional[str] = None   # TFDS glue/<task>, used when glue_dir is not set
+  tfds_download: bool = False
+  max_seq_length: int = 128
+  batch_size: int = 32
+  eval_batch_size: int = 64
+  bucket_width: int = 32                # batches are padded to a multiple of this (0: no bucketing)
+  max_train_examples: int = 0           # 0: all
+  max_eval_examples: int = 0            # 0: all
+  seed: int = 42
+
+  def validate(self):
+    from tf_sparsebert.data import glue  # pure Python registry
+    _check(self.task in glue.TASKS, "task",
+           f"unknown task {self.task!r}; choose one of {sorted(glue.TASKS)}")
+    _check(bool(self.glue_dir) or bool(self.tfds_data_dir) or self.tfds_download, "glue_dir",
+           "set --glue_dir (GLUE TSV files) or --tfds_data_dir (TFDS glue data)")
+    _check(self.max_seq_length >= 8, "max_seq_length", f"must be >= 8, got {self.max_seq_length}")
+    _check(self.batch_size > 0, "batch_size", "must be positive")
+    _check(self.eval_batch_size > 0, "eval_batch_size", "must be positive")
+    _check(self.bucket_width >= 0, "bucket_width", "must be >= 0")
+    _check(self.max_train_examples >= 0, "max_train_examples", "must be >= 0")
+    _check(self.max_eval_examples >= 0, "max_eval_examples", "must be >= 0")
+    return self
+
+
+@dataclasses.dataclass
+class PruningConfig:
+  """Magnitude pruning of the six encoder kernels with tfmot's cubic schedule."""
+
+  target_sparsity: float = 0.9
+  begin_step: int = 0
+  end_step: int = -1          # -1: the last training step (the paper prunes over all of training)
+  frequency: int = 10
+  power: float = 3.0
+  block_size: Tuple[int, int] = (1, 1)
+
+  def validate(self):
+    _check(0.0 <= self.target_sparsity < 1.0, "target_sparsity",
+           f"must be in [0, 1), got {self.target_sparsity}")
+    _check(self.begin_step >= 0, "pruning_begin_step", "must be >= 0")
+    _check(self.end_step == -1 or self.end_step > self.begin_step, "pruning_end_step",
+           f"must be > --pruning_begin_step ({self.begin_step}) or -1, got {self.end_step}")
+    _check(self.frequency > 0, "pruning_frequency", "must be positive")
+    _check(self.power > 0, "pruning_power", "must be positive")
+    _check(len(self.block_size) == 2 and all(b >= 1 for b in self.block_size),
+           "pruning_block_size", f"must be two positive integers, got {self.block_size}")
+    _check(tuple(self.block_size) == (1, 1), "pruning_block_size",
+           "only 1,1 (unstructured) is supported so far")
+    return self
+
+
+@dataclasses.dataclass
+class DistillConfig:
+  """Loss weights of the knowledge-aware distillation (SparseBERT / TinyBERT losses)."""
+
+  alpha_kd: float = 1.0
+  alpha_ce: float = 0.0
+  alpha_hidden: float = 1.0
+  alpha_attention: float = 1.0
+  temperature: float = 1.0
+
+  def validate(self):
+    for name in ("alpha_kd", "alpha_ce", "alpha_hidden", "alpha_attention"):
+      _check(getattr(self, name) >= 0, name, "must be >= 0")
+    _check(self.alpha_kd + self.alpha_ce + self.alpha_hidden + self.alpha_attention > 0,
+           "alpha_kd", "at least one loss weight must be positive")
+    _check(self.temperature > 0, "temperature", "must be positive")
+    return self
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+  """AdamW with linear warm-up and linear decay (BERT fine-tuning)."""
+
+  learning_rate: float = 5e-5
+  epochs: int = 3
+  warmup_fraction: float = 0.1
+  weight_decay: float = 0.01
+
+  def validate(self, prefix):
+    _check(self.learning_rate > 0, f"{prefix}_learning_rate", "must be positive")
+    _check(self.epochs > 0, f"{prefix}_epochs", "must be positive")
+    _check(0.0 <= self.warmup_fraction < 1.0, f"{prefix}_warmup_fraction", "must be in [0, 1)")
+    _check(self.weight_decay >= 0, f"{prefix}_weight_decay", "must be >= 0")
+    return self
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """One run of the SparseBERT pipeline: teacher, pruned student, export of both."""
+
+  output_dir: str = ""
+  init_checkpoint: str = ""     # HF BERT directory or keras-nlp preset name
+  teacher_model: str = ""       # a saved fine-tuned classifier (.keras or directory): skips stage 1
+  student_init: str = "pretrained"
+  overwrite: bool = False
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  pruning: PruningConfig = dataclasses.field(default_factory=PruningConfig)
+  distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
+  teacher_optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+  student_optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+
+  def validate(self):
+    _check(bool(self.output_dir), "output_dir", "is required")
+    _check(bool(self.init_checkpoint), "init_checkpoint", "is required")
+    _check(self.student_init in STUDENT_INITS, "student_init",
+           f"must be one of {STUDENT_INITS}, got {self.student_init!r}")
+    self.data.validate()
+    self.pruning.validate()
+    self.distill.validate()
+    self.teacher_optimizer.validate("teacher")
+    self.student_optimizer.validate("student")
+    return self
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
+
+  def to_json(self):
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, d):
+    d = dict(d)
+    nested = {"data": DataConfig, "pruning": PruningConfig, "distill": DistillConfig,
+              "teacher_optimizer": OptimizerConfig, "student_optimizer": OptimizerConfig}
+    for key, klass in nested.items():
+      if key in d:
+        d[key] = klass(**d[key])
+    if "pruning" in d:
+      d["pruning"].block_size = tuple(d["pruning"].block_size)
+    return cls(**d)

@@ -1,0 +1,146 @@
+"""Distiller: a keras.Model whose train_step distils a frozen teacher into a (pruned) student."""
+
+import tensorflow as tf
+
+from tf_sparsebert.distill import losses
+from tf_sparsebert.models.bert import distillation_view
+from tf_sparsebert.pruning.prune import mask_sparsity
+
+keras = tf.keras
+
+
+@keras.utils.register_keras_serializable(package="tf_sparsebert")
+class Distiller(keras.Model):
+  """Knowledge-aware distillation of `teacher` into `student`, usable in plain `model.fit`.
+
+  loss = alpha_kd * KL(teacher || student, T) * T^2  (MSE on the prediction for regression)
+       + alpha_ce * hard-label cross-entropy        (MSE to the label for regression)
+       + alpha_hidden * sum over layers of hidden-state MSE (embeddings + every layer)
+       + alpha_attention * sum over layers of pre-softmax attention-score MSE
+
+  The teacher is frozen and run in inference mode; the student is called with `training=True`,
+  which is what advances tfmot's pruning step. Each loss part, the student's accuracy and its
+  current (mask) sparsity are reported as metrics.
+
+  Usage:
+  ```python
+  distiller = Distiller(student=student, teacher=teacher, alpha_ce=0.5)
+  distiller.compile(optimizer=keras.optimizers.AdamW(3e-5))
+  distiller.fit(train_ds, validation_data=dev_ds,
+                callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+  ```
+
+  Args:
+    student: a classifier (logits output) built with `bert_classifier`, usually made prunable by
+      `make_sparse_student`.
+    teacher: a fine-tuned classifier of the same depth and width (for the hidden/attention
+      losses); it is set to `trainable=False`.
+    alpha_kd, alpha_ce, alpha_hidden, alpha_attention: loss weights.
+    temperature: softmax temperature of the logit loss.
+    regression: True for a one-output regression head (STS-B).
+  """
+
+  def __init__(self, student, teacher, alpha_kd=1.0, alpha_ce=0.0, alpha_hidden=1.0,
+               alpha_attention=1.0, temperature=1.0, regression=False, **kwargs):
+    super().__init__(**kwargs)
+    self.student = student
+    self.teacher = teacher
+    self.teacher.trainable = False
+    self.alpha_kd = alpha_kd
+    self.alpha_ce = alpha_ce
+    self.alpha_hidden = alpha_hidden
+    self.alpha_attention = alpha_attention
+    self.temperature = temperature
+    self.regression = regression
+    self._needs_internals = alpha_hidden > 0 or alpha_attention > 0
+    if self._needs_internals:
+      self._student_view = distillation_view(student)
+      self._teacher_view = distillation_view(teacher)
+      self._check_compatible()
+    self._sparsity = mask_sparsity(student)
+    names = ["loss", "kd_loss", "ce_loss", "hidden_loss", "attention_loss"]
+    self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+    if not regression:
+      self._trackers["accuracy"] = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    if self._sparsity is not None:
+      self._trackers["sparsity"] = keras.metrics.Mean(name="sparsity")
+
+  def _check_compatible(self):
+    s, t = self._student_view.output, self._teacher_view.output
+    if len(s["hidden_states"]) != len(t["hidden_states"]):
+      raise ValueError(
+          f"The hidden-state and attention losses need a teacher and student of the same depth: "
+          f"teacher has {len(t['hidden_states']) - 1} layers, student "
+          f"{len(s['hidden_states']) - 1}. Set alpha_hidden=alpha_attention=0 otherwise.")
+    if s["hidden_states"][0].shape[-1] != t["hidden_states"][0].shape[-1]:
+      raise ValueError("The hidden-state loss needs teacher and student of the same hidden size.")
+    if s["attention_scores"][0].shape[1] != t["attention_scores"][0].shape[1]:
+      raise ValueError("The attention loss needs teacher and student with as many heads.")
+
+  @property
+  def metrics(self):
+    return list(self._trackers.values())
+
+  def call(self, inputs, training=False):
+    return self.student(inputs, training=training)
+
+  def _forward(self, x, training):
+    if self._needs_internals:
+      return self._teacher_view(x, training=False), self._student_view(x, training=training)
+    return ({"logits": self.teacher(x, training=False)},
+            {"logits": self.student(x, training=training)})
+
+  def compute_losses(self, x, y, teacher_out, student_out):
+    """The weighted loss and its parts (a dict of scalars) for one batch."""
+    t_logits = tf.stop_gradient(teacher_out["logits"])
+    s_logits = student_out["logits"]
+    zero = tf.constant(0.0)
+    parts = {}
+    if self.regression:
+      parts["kd_loss"] = losses.mse_loss(t_logits, s_logits) if self.alpha_kd else zero
+      parts["ce_loss"] = losses.mse_loss(y, s_logits) if self.alpha_ce else zero
+    else:
+      parts["kd_loss"] = (losses.kd_loss(t_logits, s_logits, self.temperature)
+                          if self.alpha_kd else zero)
+      parts["ce_loss"] = losses.ce_loss(y, s_logits) if self.alpha_ce else zero
+    mask = x["padding_mask"]
+    parts["hidden_loss"] = (losses.hidden_loss(
+        [tf.stop_gradient(h) for h in teacher_out["hidden_states"]],
+        student_out["hidden_states"], mask) if self.alpha_hidden else zero)
+    parts["attention_loss"] = (losses.attention_loss(
+        [tf.stop_gradient(a) for a in teacher_out["attention_scores"]],
+        student_out["attention_scores"], mask) if self.alpha_attention else zero)
+    parts["loss"] = (self.alpha_kd * parts["kd_loss"] + self.alpha_ce * parts["ce_loss"]
+                     + self.alpha_hidden * parts["hidden_loss"]
+                     + self.alpha_attention * parts["attention_loss"])
+    return parts
+
+  def _update_metrics(self, y, parts, s_logits):
+    for name, value in parts.items():
+      self._trackers[name].update_state(value)
+    if "accuracy" in self._trackers:
+      self._trackers["accuracy"].update_state(y, s_logits)
+    if self._sparsity is not None:
+      self._trackers["sparsity"].update_state(self._sparsity())
+    return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+  def train_step(self, data):
+    x, y = data
+    with tf.GradientTape() as tape:
+      teacher_out, student_out = self._forward(x, training=True)
+      parts = self.compute_losses(x, y, teacher_out, student_out)
+    variables = self.student.trainable_variables
+    gradients = tape.gradient(parts["loss"], variables)
+    self.optimizer.apply_gradients(zip(gradients, variables))
+    return self._update_metrics(y, parts, student_out["logits"])
+
+  def test_step(self, data):
+    x, y = data
+    teacher_out, student_out = self._forward(x, training=False)
+    parts = self.compute_losses(x, y, teacher_out, student_out)
+    return self._update_metrics(y, parts, student_out["logits"])
+
+  def get_config(self):
+    return {"alpha_kd": self.alpha_kd, "alpha_ce": self.alpha_ce,
+            "alpha_hidden": self.alpha_hidden, "alpha_attention": self.alpha_attention,
+            "temperature": self.temperature, "regression": self.regression}

@@ -1,0 +1,139 @@
+"""BERT backbone and classifier built from keras-nlp 0.12 layers on tf_keras.
+
+The backbone has keras-nlp `BertBackbone`'s interface (inputs `token_ids`, `segment_ids`,
+`padding_mask`; outputs `sequence_output`, `pooled_output`) and its layer names, but each encoder
+block is a `PrunableTransformerEncoder`, optionally wrapped (e.g. by tfmot's
+`prune_low_magnitude`) as it is placed in the graph. The classifier is built on the backbone's own
+graph (not as a nested model), so `distillation_view()` can expose the hidden states and attention
+scores of any classifier, including one loaded from a `.keras` file.
+"""
+
+import keras_nlp
+import tensorflow as tf
+from keras_nlp.src.utils.keras_utils import gelu_approximate
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+
+from tf_sparsebert.models.encoder import PrunableTransformerEncoder
+
+keras = tf.keras
+
+
+def _initializer(config):
+  return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+def _activation(name):
+  # HF "gelu" is the exact (erf) GELU; Google's BERT (and keras-nlp presets) use the tanh form.
+  return gelu_approximate if name == "gelu_approximate" else keras.activations.get("gelu")
+
+
+def make_encoder_layer(config, index):
+  """Creates encoder block `index` of a BERT with `config` (a `ModelConfig`)."""
+  return PrunableTransformerEncoder(
+      num_heads=config.num_heads,
+      intermediate_dim=config.intermediate_dim,
+      activation=_activation(config.activation),
+      dropout=config.dropout,
+      layer_norm_epsilon=config.layer_norm_epsilon,
+      kernel_initializer=_initializer(config),
+      name=f"transformer_layer_{index}",
+  )
+
+
+def bert_backbone(config, wrap_encoder=None, name="bert_backbone"):
+  """Builds a BERT encoder as a functional tf_keras model.
+
+  Args:
+    config: a `ModelConfig`.
+    wrap_encoder: optional function applied to each `PrunableTransformerEncoder` before it is
+      placed in the graph, e.g. `lambda l: tfmot.sparsity.keras.prune_low_magnitude(l, ...)`.
+    name: the model's name.
+
+  Returns:
+    A `keras.Model` mapping `{"token_ids", "segment_ids", "padding_mask"}` (int32 [batch, seq])
+    to `{"sequence_output": [batch, seq, hidden], "pooled_output": [batch, hidden]}`.
+  """
+  config.validate()
+  # === Layers ===
+  token_embedding = keras_nlp.layers.ReversibleEmbedding(
+      input_dim=config.vocabulary_size, output_dim=config.hidden_dim,
+      embeddings_initializer=_initializer(config), name="token_embedding")
+  position_embedding = keras_nlp.layers.PositionEmbedding(
+      sequence_length=config.max_sequence_length, initializer=_initializer(config),
+      name="position_embedding")
+  segment_embedding = keras.layers.Embedding(
+      input_dim=config.num_segments, output_dim=config.hidden_dim,
+      embeddings_initializer=_initializer(config), name="segment_embedding")
+  embeddings_add = keras.layers.Add(name="embeddings_add")
+  embeddings_layer_norm = keras.layers.LayerNormalization(
+      epsilon=config.layer_norm_epsilon, name="embeddings_layer_norm")
+  embeddings_dropout = keras.layers.Dropout(config.dropout, name="embeddings_dropout")
+  encoders = [make_encoder_layer(config, i) for i in range(config.num_layers)]
+  if wrap_encoder is not None:
+    encoders = [wrap_encoder(layer) for layer in encoders]
+  pooled_dense = keras.layers.Dense(config.hidden_dim, activation="tanh",
+                                    kernel_initializer=_initializer(config), name="pooled_dense")
+
+  # === Functional Model ===
+  token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+  segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
+  padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+  tokens = token_embedding(token_ids)
+  x = embeddings_add((tokens, position_embedding(tokens), segment_embedding(segment_ids)))
+  x = embeddings_dropout(embeddings_layer_norm(x))
+  for encoder in encoders:
+    x, _ = encoder(x, padding_mask=padding_mask, return_attention_scores=True)
+  pooled = pooled_dense(x[:, 0, :])
+  return keras.Model(
+      inputs={"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
+      outputs={"sequence_output": x, "pooled_output": pooled},
+      name=name)
+
+
+def bert_classifier(backbone, num_classes, dropout=0.1, name="bert_classifier"):
+  """Adds dropout and a dense task head on the pooled output of `backbone`.
+
+  The head is built on the backbone's own inputs, so the classifier is one flat functional graph
+  that shares (not copies) the backbone's layers. Outputs logits `[batch, num_classes]`
+  (`num_classes=1` for regression).
+  """
+  config_initializer = keras.initializers.TruncatedNormal(stddev=0.02)
+  x = keras.layers.Dropout(dropout, name="classifier_dropout")(backbone.output["pooled_output"])
+  logits = keras.layers.Dense(num_classes, kernel_initializer=config_initializer,
+                              name="logits")(x)
+  return keras.Model(inputs=backbone.input, outputs=logits, name=name)
+
+
+def encoder_layers(model):
+  """The encoder blocks of a backbone or classifier, in order (wrapped or not)."""
+  found = []
+  for layer in model.layers:
+    inner = layer.layer if isinstance(layer, pruning_wrapper.PruneLowMagnitude) else layer
+    if isinstance(inner, PrunableTransformerEncoder):
+      found.append(layer)
+  if not found:
+    raise ValueError(f"Model {model.name!r} has no PrunableTransformerEncoder layers; build it "
+                     "with tf_sparsebert.bert_backbone() or load it with tf_sparsebert.load_bert().")
+  return found
+
+
+def distillation_view(classifier):
+  """A model on the same layers as `classifier` that also outputs what distillation needs.
+
+  Returns a `keras.Model` with outputs `{"logits", "hidden_states", "attention_scores"}`:
+  `hidden_states` is the embedding output (after LayerNorm) followed by the output of every
+  encoder block (L + 1 tensors `[batch, seq, hidden]`), `attention_scores` the pre-softmax
+  attention logits of every block (L tensors `[batch, heads, seq, seq]`). Weights are shared with
+  `classifier`: training the view trains the classifier.
+  """
+  encoders = encoder_layers(classifier)
+  hidden = [classifier.get_layer("embeddings_layer_norm").output]
+  scores = []
+  for layer in encoders:
+    x, s = layer.output
+    hidden.append(x)
+    scores.append(s)
+  return keras.Model(
+      inputs=classifier.input,
+      outputs={"logits": classifier.output, "hidden_states": hidden, "attention_scores": scores},
+      name=f"{classifier.name}_distillation_view")

@@ -1,0 +1,214 @@
+"""The SparseBERT pipeline: fine-tune a teacher, prune a student while distilling, strip, save.
+
+  python -m tf_sparsebert.train --flagfile=configs/mrpc.flags
+
+`main(argv)` only turns flags into a `TrainConfig`; `run(config)` does the work.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+
+from absl import app, flags, logging
+
+import tf_sparsebert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+
+from tf_sparsebert import evaluate as evaluation
+from tf_sparsebert.data import glue, preprocessing
+from tf_sparsebert.distill.distiller import Distiller
+from tf_sparsebert.models import bert, checkpoints, saving
+from tf_sparsebert.optimization import create_optimizer
+from tf_sparsebert.pruning import prune, schedules
+
+keras = tf.keras
+FINISHED_MARKER = "metrics.json"
+
+
+class EpochTimer(keras.callbacks.Callback):
+  """Records the wall time of every epoch."""
+
+  def __init__(self):
+    super().__init__()
+    self.seconds = []
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.seconds.append(time.perf_counter() - self._start)
+
+
+def check_output_dir(config):
+  """Refuses to touch an existing, non-empty output_dir unless --overwrite."""
+  out = config.output_dir
+  if os.path.exists(out) and not os.path.isdir(out):
+    raise ValueError(f"--output_dir: {out} exists and is not a directory")
+  if os.path.isdir(out) and os.listdir(out) and not config.overwrite:
+    finished = os.path.exists(os.path.join(out, FINISHED_MARKER))
+    raise ValueError(f"--output_dir: {out} already holds a {'finished ' if finished else ''}run; "
+                     "choose another directory or pass --overwrite to replace it.")
+
+
+def prepare(config):
+  """Validates everything that can be checked before training; returns what the stages need."""
+  config.validate()
+  check_output_dir(config)
+  task = glue.get_task(config.data.task)
+  model_config = checkpoints.model_config_of(config.init_checkpoint)
+  if config.teacher_model:
+    saving.load_tokenizer_files(config.teacher_model, "--teacher_model")
+    saving._keras_path(config.teacher_model, "--teacher_model")
+  if model_config is not None:
+    if config.data.max_seq_length > model_config.max_sequence_length:
+      raise ValueError(f"--max_seq_length={config.data.max_seq_length} is above the model's "
+                       f"{model_config.max_sequence_length} positions ({config.init_checkpoint})")
+  backbone, preprocessor = checkpoints.load_bert(config.init_checkpoint,
+                                                 config.data.max_seq_length)
+  train = glue.load_split(config.data, "train")
+  dev = glue.load_split(config.data, "dev")
+  train_features = preprocessing.tokenize(train, preprocessor)
+  dev_features = preprocessing.tokenize(dev, preprocessor)
+  train_ds, steps = preprocessing.make_dataset(
+      train_features, train.labels, config.data.batch_size, training=True,
+      seed=config.data.seed, bucket_width=config.data.bucket_width)
+  dev_ds, _ = preprocessing.make_dataset(dev_features, dev.labels, config.data.eval_batch_size,
+                                         training=False, bucket_width=config.data.bucket_width)
+  total_student_steps = steps * config.student_optimizer.epochs
+  schedule = schedules.cubic_schedule(config.pruning, total_student_steps)
+  return {"task": task, "backbone": backbone, "preprocessor": preprocessor, "train": train,
+          "dev": dev, "train_ds": train_ds, "dev_ds": dev_ds, "steps": steps,
+          "dev_features": dev_features, "schedule": schedule}
+
+
+def _loss_and_metrics(task):
+  if task.is_regression:
+    return keras.losses.MeanSquaredError(), []
+  return (keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+          [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+def fine_tune_teacher(config, p, log_dir):
+  teacher = bert.bert_classifier(p["backbone"], p["task"].num_classes, name="teacher")
+  loss, metrics = _loss_and_metrics(p["task"])
+  teacher.compile(optimizer=create_optimizer(config.teacher_optimizer,
+                                             p["steps"] * config.teacher_optimizer.epochs),
+                  loss=loss, metrics=metrics)
+  timer = EpochTimer()
+  teacher.fit(p["train_ds"], epochs=config.teacher_optimizer.epochs,
+              validation_data=p["dev_ds"], verbose=2 if os.environ.get("CI") else 1,
+              callbacks=[timer, keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher"))])
+  return teacher, timer.seconds
+
+
+def make_student(config, p, teacher):
+  if config.student_init == "teacher":
+    source = teacher
+  else:
+    backbone, _ = checkpoints.load_bert(config.init_checkpoint, config.data.max_seq_length)
+    source = bert.bert_classifier(backbone, p["task"].num_classes, name="student")
+  return prune.make_sparse_student(source, schedule=p["schedule"],
+                                   block_size=config.pruning.block_size)
+
+
+def distill_student(config, p, teacher, log_dir):
+  student = make_student(config, p, teacher)
+  d = config.distill
+  distiller = Distiller(student=student, teacher=teacher, alpha_kd=d.alpha_kd,
+                        alpha_ce=d.alpha_ce, alpha_hidden=d.alpha_hidden,
+                        alpha_attention=d.alpha_attention, temperature=d.temperature,
+                        regression=p["task"].is_regression)
+  distiller.compile(optimizer=create_optimizer(config.student_optimizer,
+                                               p["steps"] * config.student_optimizer.epochs))
+  timer = EpochTimer()
+  distiller.fit(p["train_ds"], epochs=config.student_optimizer.epochs,
+                validation_data=p["dev_ds"], verbose=2 if os.environ.get("CI") else 1,
+                callbacks=[tfmot.sparsity.keras.UpdatePruningStep(),
+                           tfmot.sparsity.keras.PruningSummaries(os.path.join(log_dir, "student")),
+                           timer])
+  return student, timer.seconds
+
+
+def _write_json(path, data):
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(data, f, indent=2)
+  os.replace(tmp, path)
+
+
+def run(config, on_start=None):
+  """Runs the whole pipeline for `config` (a `TrainConfig`); returns the metrics dict.
+
+  Args:
+    config: a `TrainConfig`; validated here, before anything is written or trained.
+    on_start: optional callable(output_dir) run once the output directory exists (the CLI writes
+      the resolved flags there).
+  """
+  tf.keras.utils.set_random_seed(config.data.seed)
+  p = prepare(config)
+  out = config.output_dir
+  if config.overwrite and os.path.isdir(out):
+    shutil.rmtree(out)
+  os.makedirs(out, exist_ok=True)
+  if on_start:
+    on_start(out)
+  vocab = p["preprocessor"].tokenizer.get_vocabulary()
+  lowercase = p["preprocessor"].tokenizer.lowercase
+  model_config = checkpoints.model_config_of(config.init_checkpoint)
+  _write_json(os.path.join(out, "config.json"), {
+      "train": config.to_dict(), "model": model_config.__dict__ if model_config else None,
+      "steps_per_epoch": p["steps"], "num_train_examples": len(p["train"]),
+      "num_dev_examples": len(p["dev"])})
+  log_dir = os.path.join(out, "logs")
+
+  logging.info("Stage 1/3: teacher")
+  if config.teacher_model:
+    teacher = saving.load_classifier(config.teacher_model, "--teacher_model")
+    teacher_seconds = []
+  else:
+    teacher, teacher_seconds = fine_tune_teacher(config, p, log_dir)
+    saving.save_classifier(teacher, os.path.join(out, "teacher"), vocab, lowercase)
+
+  logging.info("Stage 2/3: student, pruned while distilling")
+  student, student_seconds = distill_student(config, p, teacher, log_dir)
+
+  logging.info("Stage 3/3: strip, evaluate, save")
+  stripped = prune.strip(student)
+  report = prune.sparsity_report(stripped)
+  report["target_sparsity"] = config.pruning.target_sparsity
+  _write_json(os.path.join(out, "sparsity.json"), report)
+  saving.save_classifier(stripped, os.path.join(out, "student"), vocab, lowercase)
+  evaluate = lambda m: evaluation.evaluate(m, p["dev_features"], p["dev"].labels, p["task"],  # noqa: E731
+                                           config.data.eval_batch_size, config.data.bucket_width)
+  results = {
+      "task": p["task"].name, "metric": p["task"].metrics[0],
+      "teacher": evaluate(teacher), "student": evaluate(stripped),
+      "student_sparsity": report["overall"],
+      "timing": {"teacher_epoch_seconds": teacher_seconds,
+                 "student_epoch_seconds": student_seconds,
+                 "num_train_examples": len(p["train"]), "steps_per_epoch": p["steps"]},
+  }
+  _write_json(os.path.join(out, FINISHED_MARKER), results)
+  logging.info("teacher %s | student %s | sparsity %.4f", results["teacher"],
+               results["student"], report["overall"])
+  return results
+
+
+def main(argv):
+  del argv
+  from tf_sparsebert import flags as tsb_flags
+  try:
+    config = tsb_flags.train_config_from_flags(flags.FLAGS)
+    run(config, on_start=lambda out: flags.FLAGS.append_flags_into_file(
+        os.path.join(out, "flags.txt")))
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+  from tf_sparsebert import flags as tsb_flags
+  tsb_flags.define_train_flags()
+  app.run(main)
