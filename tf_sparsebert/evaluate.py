@@ -59,11 +59,18 @@ def main(argv):
       json.dump(result, f, indent=2)
 
 
-if __name__ == "__main__":
+def define_flags(flag_values=flags.FLAGS):
   from tf_sparsebert import flags as tsb_flags
-  tsb_flags.define_data_flags()
-  flags.DEFINE_string("model_dir", None, "Directory of a saved classifier (e.g. RUN/student).")
-  flags.DEFINE_enum("split", "dev", ["train", "dev"], "The split to evaluate.")
-  flags.DEFINE_string("output_json", None, "Also write the metrics to this JSON file.")
-  flags.mark_flag_as_required("model_dir")
+  tsb_flags.define_data_flags(flag_values)
+  flags.DEFINE_string("model_dir", None, "Directory of a saved classifier (e.g. RUN/student).",
+                      flag_values=flag_values)
+  flags.DEFINE_enum("split", "dev", ["train", "dev"], "The split to evaluate.",
+                    flag_values=flag_values)
+  flags.DEFINE_string("output_json", None, "Also write the metrics to this JSON file.",
+                      flag_values=flag_values)
+  flags.mark_flag_as_required("model_dir", flag_values=flag_values)
+
+
+if __name__ == "__main__":
+  define_flags()
   app.run(main)

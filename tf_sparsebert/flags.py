@@ -6,64 +6,72 @@ from tf_sparsebert import config as cfg
 from tf_sparsebert.data import glue
 
 
-def define_data_flags():
+def _define(flag_values, kind, *args, **kwargs):
+  getattr(flags, f"DEFINE_{kind}")(*args, flag_values=flag_values, **kwargs)
+
+
+def define_data_flags(flag_values=flags.FLAGS):
+  """Defines the data flags (shared by train and evaluate) on `flag_values`."""
+  fv = flag_values
   d = cfg.DataConfig()
-  flags.DEFINE_enum("task", d.task, sorted(glue.TASKS), "The GLUE task.")
-  flags.DEFINE_string("glue_dir", None,
+  _define(fv, "enum", "task", d.task, sorted(glue.TASKS), "The GLUE task.")
+  _define(fv, "string", "glue_dir", None,
                       "Directory in the GLUE TSV layout (<glue_dir>/MRPC/train.tsv, ...). Takes "
                       "precedence over --tfds_data_dir.")
-  flags.DEFINE_string("tfds_data_dir", None,
+  _define(fv, "string", "tfds_data_dir", None,
                       "TensorFlow Datasets directory holding glue/<task>, used when --glue_dir is "
                       "not set.")
-  flags.DEFINE_bool("tfds_download", d.tfds_download,
+  _define(fv, "bool", "tfds_download", d.tfds_download,
                     "Let TFDS download and prepare glue/<task> (needs internet).")
-  flags.DEFINE_integer("max_seq_length", d.max_seq_length,
+  _define(fv, "integer", "max_seq_length", d.max_seq_length,
                        "Maximum number of tokens per example, [CLS] and [SEP]s included.")
-  flags.DEFINE_integer("batch_size", d.batch_size, "Training batch size.")
-  flags.DEFINE_integer("eval_batch_size", d.eval_batch_size, "Evaluation batch size.")
-  flags.DEFINE_integer("bucket_width", d.bucket_width,
+  _define(fv, "integer", "batch_size", d.batch_size, "Training batch size.")
+  _define(fv, "integer", "eval_batch_size", d.eval_batch_size, "Evaluation batch size.")
+  _define(fv, "integer", "bucket_width", d.bucket_width,
                        "Batches group examples of similar length and are padded to a multiple of "
                        "this many tokens (0: always pad to --max_seq_length).")
-  flags.DEFINE_integer("max_train_examples", d.max_train_examples,
+  _define(fv, "integer", "max_train_examples", d.max_train_examples,
                        "Use only the first N training examples (0: all).")
-  flags.DEFINE_integer("max_eval_examples", d.max_eval_examples,
+  _define(fv, "integer", "max_eval_examples", d.max_eval_examples,
                        "Use only the first N evaluation examples (0: all).")
-  flags.DEFINE_integer("seed", d.seed, "Random seed for initialisation and shuffling.")
+  _define(fv, "integer", "seed", d.seed, "Random seed for initialisation and shuffling.")
 
 
-def define_train_flags():
-  define_data_flags()
+def define_train_flags(flag_values=flags.FLAGS):
+  """Defines every flag of `python -m tf_sparsebert.train` on `flag_values`."""
+  fv = flag_values
+  define_data_flags(fv)
   t, p, k, o = cfg.TrainConfig(), cfg.PruningConfig(), cfg.DistillConfig(), cfg.OptimizerConfig()
-  flags.DEFINE_string("output_dir", None, "Directory for the run's outputs; must not exist yet "
+  _define(fv, "string", "output_dir", None, "Directory for the run's outputs; must not exist yet "
                       "(or be empty) unless --overwrite.")
-  flags.DEFINE_bool("overwrite", t.overwrite, "Replace an existing --output_dir.")
-  flags.DEFINE_string("init_checkpoint", None,
+  _define(fv, "bool", "overwrite", t.overwrite, "Replace an existing --output_dir.")
+  _define(fv, "string", "init_checkpoint", None,
                       "Pretrained BERT: a Hugging Face BERT directory (config.json, "
                       "model.safetensors, vocab.txt) or a keras-nlp preset name.")
-  flags.DEFINE_string("teacher_model", "", "A fine-tuned classifier saved by an earlier run "
+  _define(fv, "string", "teacher_model", "", "A fine-tuned classifier saved by an earlier run "
                       "(RUN/teacher or a .keras file); skips fine-tuning the teacher.")
-  flags.DEFINE_enum("student_init", t.student_init, list(cfg.STUDENT_INITS),
+  _define(fv, "enum", "student_init", t.student_init, list(cfg.STUDENT_INITS),
                     "Initialise the student from the pretrained weights (the paper) or from the "
                     "fine-tuned teacher.")
   for prefix, epochs, lr in (("teacher", 3, 5e-5), ("student", 3, 5e-5)):
-    flags.DEFINE_integer(f"{prefix}_epochs", epochs, f"Epochs of {prefix} training.")
-    flags.DEFINE_float(f"{prefix}_learning_rate", lr, f"Peak learning rate of the {prefix}.")
-    flags.DEFINE_float(f"{prefix}_warmup_fraction", o.warmup_fraction,
+    _define(fv, "integer", f"{prefix}_epochs", epochs, f"Epochs of {prefix} training.")
+    _define(fv, "float", f"{prefix}_learning_rate", lr, f"Peak learning rate of the {prefix}.")
+    _define(fv, "float", f"{prefix}_warmup_fraction", o.warmup_fraction,
                        f"Fraction of {prefix} steps with linear warm-up.")
-    flags.DEFINE_float(f"{prefix}_weight_decay", o.weight_decay, f"AdamW weight decay ({prefix}).")
-  flags.DEFINE_float("target_sparsity", p.target_sparsity,
+    _define(fv, "float", f"{prefix}_weight_decay", o.weight_decay, f"AdamW weight decay ({prefix}).")
+  _define(fv, "float", "target_sparsity", p.target_sparsity,
                      "Final fraction of zeros in each pruned kernel, in [0, 1).")
-  flags.DEFINE_integer("pruning_begin_step", p.begin_step, "Student step where pruning starts.")
-  flags.DEFINE_integer("pruning_end_step", p.end_step,
+  _define(fv, "integer", "pruning_begin_step", p.begin_step, "Student step where pruning starts.")
+  _define(fv, "integer", "pruning_end_step", p.end_step,
                        "Student step where the target is reached (-1: the end of training).")
-  flags.DEFINE_integer("pruning_frequency", p.frequency, "Steps between mask updates.")
-  flags.DEFINE_float("pruning_power", p.power, "Exponent of the sparsity schedule (3: cubic).")
-  flags.DEFINE_list("pruning_block_size", ["1", "1"], "Pruning block shape (rows,cols).")
-  flags.DEFINE_float("alpha_kd", k.alpha_kd, "Weight of the logit (KL) distillation loss.")
-  flags.DEFINE_float("alpha_ce", k.alpha_ce, "Weight of the hard-label cross-entropy.")
-  flags.DEFINE_float("alpha_hidden", k.alpha_hidden, "Weight of the hidden-state MSE.")
-  flags.DEFINE_float("alpha_attention", k.alpha_attention, "Weight of the attention-score MSE.")
-  flags.DEFINE_float("temperature", k.temperature, "Softmax temperature of the logit loss.")
+  _define(fv, "integer", "pruning_frequency", p.frequency, "Steps between mask updates.")
+  _define(fv, "float", "pruning_power", p.power, "Exponent of the sparsity schedule (3: cubic).")
+  _define(fv, "list", "pruning_block_size", ["1", "1"], "Pruning block shape (rows,cols).")
+  _define(fv, "float", "alpha_kd", k.alpha_kd, "Weight of the logit (KL) distillation loss.")
+  _define(fv, "float", "alpha_ce", k.alpha_ce, "Weight of the hard-label cross-entropy.")
+  _define(fv, "float", "alpha_hidden", k.alpha_hidden, "Weight of the hidden-state MSE.")
+  _define(fv, "float", "alpha_attention", k.alpha_attention, "Weight of the attention-score MSE.")
+  _define(fv, "float", "temperature", k.temperature, "Softmax temperature of the logit loss.")
 
 
 def data_config_from_flags(f):

@@ -60,8 +60,7 @@ def prepare(config):
   task = glue.get_task(config.data.task)
   model_config = checkpoints.model_config_of(config.init_checkpoint)
   if config.teacher_model:
-    saving.load_tokenizer_files(config.teacher_model, "--teacher_model")
-    saving._keras_path(config.teacher_model, "--teacher_model")
+    saving.check_classifier_files(config.teacher_model, "--teacher_model")
   if model_config is not None:
     if config.data.max_seq_length > model_config.max_sequence_length:
       raise ValueError(f"--max_seq_length={config.data.max_seq_length} is above the model's "

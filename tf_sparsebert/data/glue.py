@@ -146,20 +146,15 @@ def load_tfds(data_dir, task, split, download=False):
   import tensorflow_datasets as tfds
   name = f"glue/{task.name}"
   try:
-    builder = tfds.builder(name, data_dir=data_dir)
-    if download:
-      builder.download_and_prepare()
-    elif not builder.is_prepared():
-      raise FileNotFoundError(
-          f"--tfds_data_dir: {name} is not prepared under {data_dir or tfds.core.constants.DATA_DIR}"
-          "; pass --tfds_download to download it (needs internet), or use --glue_dir with the "
-          "GLUE TSV files.")
-    ds = builder.as_dataset(split=_TFDS_SPLITS[split])
-  except FileNotFoundError:
-    raise
+    ds = tfds.load(name, split=_TFDS_SPLITS[split], data_dir=data_dir, download=download)
   except Exception as e:  # noqa: BLE001 - tfds raises many kinds for a missing or broken dir
-    raise ValueError(f"--tfds_data_dir: could not load {name} from {data_dir}: "
-                     f"{type(e).__name__}: {e}") from None
+    if not download:
+      raise FileNotFoundError(
+          f"--tfds_data_dir: {name} is not prepared under {data_dir or 'the TFDS default dir'} "
+          "(pass --tfds_download to download it, which needs internet, or use --glue_dir with "
+          f"the GLUE TSV files): {type(e).__name__}: {str(e)[:300]}") from None
+    raise ValueError(f"--tfds_data_dir: could not download or load {name} into {data_dir}: "
+                     f"{type(e).__name__}: {str(e)[:300]}") from None
   texts = [[] for _ in task.tfds_features]
   labels = []
   for ex in tfds.as_numpy(ds):

@@ -35,11 +35,13 @@ class PrunableTransformerEncoder(keras_nlp.layers.TransformerEncoder,
   def build(self, inputs_shape):
     super().build(inputs_shape)
     # tf_keras MultiHeadAttention creates its q/k/v/o kernels only on its first call; tfmot's
-    # wrapper asks for them before that, so build them here, under this layer's name scopes.
+    # wrapper asks for them before that, so build them here. (keras-nlp builds the FFN and
+    # LayerNorm sublayers without name scopes, so their variables are all named `kernel:0` etc.;
+    # .keras and SavedModel track variables by object path, so only .h5 minds.)
     attention = self._self_attention_layer
     shape = tf.TensorShape(inputs_shape)
     head_shape = shape[:-1].concatenate([self.num_heads, attention._key_dim])
-    with tf.name_scope(self.name), tf.name_scope(attention.name):
+    with tf.name_scope(attention.name):
       for dense, input_shape in ((attention._query_dense, shape), (attention._key_dense, shape),
                                  (attention._value_dense, shape),
                                  (attention._output_dense, head_shape)):

@@ -39,6 +39,11 @@ def _keras_path(path, flag):
   return path
 
 
+def check_classifier_files(path, flag):
+  """Raises a clear error if `path` lacks the model or tokenizer files `save_classifier` writes."""
+  load_tokenizer_files(os.path.dirname(_keras_path(path, flag)), flag)
+
+
 def load_classifier(path, flag="--model_dir"):
   """Loads a classifier saved by `save_classifier` (wrapped or stripped) from a dir or .keras file."""
   path = _keras_path(path, flag)

@@ -1,0 +1,139 @@
+"""The encoder's prunable kernels, the student copy, pruning to target, strip, save/load."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+
+import keras_nlp
+import tf_sparsebert
+from tf_sparsebert.config import ModelConfig, PruningConfig
+from tf_sparsebert.models import bert, saving
+from tf_sparsebert.pruning import schedules
+
+keras = tf.keras
+CFG = ModelConfig(vocabulary_size=40, num_layers=2, num_heads=2, hidden_dim=32,
+                  intermediate_dim=64, max_sequence_length=32)
+
+
+def _inputs(n=8, seq=16, seed=0):
+  rng = np.random.default_rng(seed)
+  mask = np.ones((n, seq), np.int32)
+  mask[::2, seq // 2:] = 0
+  return {"token_ids": rng.integers(0, 40, (n, seq)).astype(np.int32),
+          "segment_ids": np.zeros((n, seq), np.int32), "padding_mask": mask}
+
+
+def _classifier(seed=0):
+  keras.utils.set_random_seed(seed)
+  return bert.bert_classifier(bert.bert_backbone(CFG), 2)
+
+
+def test_prunable_weights_are_exactly_the_six_kernels():
+  clf = _classifier()
+  for layer in bert.encoder_layers(clf):
+    weights = layer.get_prunable_weights()
+    assert [tuple(w.shape) for w in weights] == [(32, 2, 16), (32, 2, 16), (32, 2, 16),
+                                                (2, 16, 32), (32, 64), (64, 32)]
+    assert all("kernel" in w.name for w in weights)
+    assert [w.name.split("/")[-2] for w in weights[:4]] == ["query", "key", "value",
+                                                             "attention_output"]
+  prunable = [w for layer in bert.encoder_layers(clf) for w in layer.get_prunable_weights()]
+  assert len({id(w) for w in prunable}) == 12
+
+
+def test_encoder_matches_keras_nlp_transformer_encoder():
+  layer = bert.encoder_layers(_classifier())[0]
+  ref = keras_nlp.layers.TransformerEncoder(num_heads=2, intermediate_dim=64, activation="gelu",
+                                            layer_norm_epsilon=1e-12)
+  x = tf.random.normal((3, 10, 32))
+  ref(x)
+  ref.set_weights(layer.get_weights())
+  mask = np.ones((3, 10), np.int32)
+  mask[1, 6:] = 0
+  np.testing.assert_allclose(ref(x, padding_mask=mask).numpy(),
+                             layer(x, padding_mask=mask).numpy(), atol=1e-5)
+
+
+def test_distillation_view_shapes_and_shared_weights():
+  clf = _classifier()
+  view = bert.distillation_view(clf)
+  out = view(_inputs())
+  assert out["logits"].shape == (8, 2)
+  assert [h.shape for h in out["hidden_states"]] == [(8, 16, 32)] * 3
+  assert [a.shape for a in out["attention_scores"]] == [(8, 2, 16, 16)] * 2
+  np.testing.assert_allclose(out["logits"].numpy(), clf(_inputs()).numpy(), atol=1e-6)
+  assert {id(w) for w in view.weights} == {id(w) for w in clf.weights}
+
+
+def _train_pruned(student, steps):
+  x, y = _inputs(), np.arange(8) % 2
+  student.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4).repeat()
+  student.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0,
+              callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+
+
+def test_student_is_a_pruned_copy_and_reaches_target_sparsity():
+  teacher = _classifier()
+  teacher.trainable = False
+  before = [w.numpy().copy() for w in teacher.weights]
+  schedule = schedules.cubic_schedule(PruningConfig(target_sparsity=0.8, frequency=2), 10)
+  assert schedule.end_step == 10
+  student = tf_sparsebert.make_sparse_student(teacher, schedule=schedule)
+  np.testing.assert_allclose(student(_inputs()).numpy(), teacher(_inputs()).numpy(), atol=1e-6)
+  assert not {id(w) for w in student.weights} & {id(w) for w in teacher.weights}
+  assert student.trainable_weights, "a frozen teacher must not give a frozen student"
+  _train_pruned(student, 10)
+  for a, b in zip(before, teacher.weights):
+    np.testing.assert_array_equal(a, b.numpy())
+  stripped = tf_sparsebert.strip(student)
+  report = tf_sparsebert.sparsity_report(stripped)
+  assert len(report["kernels"]) == 12
+  for row in report["kernels"]:
+    assert abs(row["sparsity"] - 0.8) <= 0.005, row
+  # Everything else stays dense.
+  pruned = {id(w) for layer in bert.encoder_layers(stripped) for w in layer.get_prunable_weights()}
+  for w in stripped.weights:
+    if id(w) not in pruned and w.shape.rank > 1:
+      assert np.count_nonzero(w.numpy() == 0) == 0, w.name
+
+
+def test_cubic_schedule_values_and_bad_end_steps():
+  sched = schedules.cubic_schedule(PruningConfig(target_sparsity=0.9, begin_step=10,
+                                                 end_step=50, frequency=10), 100)
+  for step in (10, 30, 50, 80):
+    should, sparsity = sched(tf.constant(step, tf.int64))
+    frac = min(1.0, (step - 10) / 40)
+    assert bool(should) == (step <= 50)
+    np.testing.assert_allclose(float(sparsity), 0.9 * (1 - (1 - frac)**3), rtol=1e-5)
+  with pytest.raises(ValueError, match="--pruning_end_step=120 is after the last training step"):
+    schedules.cubic_schedule(PruningConfig(end_step=120), 100)
+  with pytest.raises(ValueError, match="multiple of --pruning_frequency"):
+    schedules.cubic_schedule(PruningConfig(end_step=55, frequency=10), 100)
+  with pytest.raises(ValueError, match="--target_sparsity"):
+    schedules.cubic_schedule(PruningConfig(target_sparsity=1.0), 100)
+  with pytest.raises(ValueError, match="--pruning_end_step"):
+    PruningConfig(begin_step=20, end_step=20).validate()
+
+
+def test_keras_round_trips_of_wrapped_and_stripped_models(tmp_path):
+  sched = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=0, frequency=1)
+  student = tf_sparsebert.make_sparse_student(_classifier(), schedule=sched)
+  _train_pruned(student, 2)
+  x = _inputs(seed=3)
+  for name, model in (("wrapped", student), ("stripped", tf_sparsebert.strip(student))):
+    saving.save_classifier(model, str(tmp_path / name), ["[PAD]"], True, saved_model=False)
+    loaded = saving.load_classifier(str(tmp_path / name))
+    np.testing.assert_array_equal(model(x).numpy(), loaded(x).numpy())
+    assert (tf_sparsebert.sparsity_report(loaded)["overall"]
+            == tf_sparsebert.sparsity_report(model)["overall"])
+
+
+def test_saved_model_round_trip(tmp_path):
+  clf = _classifier()
+  clf.save(str(tmp_path / "sm"), save_format="tf")
+  loaded = keras.models.load_model(str(tmp_path / "sm"), compile=False)
+  x = _inputs()
+  np.testing.assert_allclose(loaded(x).numpy(), clf(x).numpy(), atol=1e-6)

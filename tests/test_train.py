@@ -1,0 +1,138 @@
+"""End to end: `python -m tf_sparsebert.train` on configs/tiny.flags, evaluate, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from absl import flags
+
+from tf_sparsebert import flags as tsb_flags
+from tf_sparsebert import train
+from conftest import REPO, SMALL_VOCAB, write_tiny_checkpoint
+
+
+def _config(argv):
+  fv = flags.FlagValues()
+  tsb_flags.define_train_flags(fv)
+  fv(["train", "--flagfile=configs/tiny.flags", *argv])
+  return tsb_flags.train_config_from_flags(fv)
+
+
+def _cli(module, *argv):
+  return subprocess.run([sys.executable, "-m", module, *argv], cwd=REPO, capture_output=True,
+                        text=True, timeout=600, env=dict(os.environ, CI="1"))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_checkpoint_bert_vocab, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("run") / "out")
+  proc = _cli("tf_sparsebert.train", "--flagfile=configs/tiny.flags",
+              f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return out
+
+
+def test_run_writes_every_output(tiny_run):
+  for name in ("flags.txt", "config.json", "metrics.json", "sparsity.json", "logs",
+               "teacher/model.keras", "teacher/saved_model", "student/model.keras",
+               "student/saved_model", "student/vocab.txt", "student/tokenizer.json"):
+    assert os.path.exists(os.path.join(tiny_run, name)), name
+  with open(os.path.join(tiny_run, "flags.txt")) as f:
+    assert "--target_sparsity=0.9" in f.read()
+  with open(os.path.join(tiny_run, "metrics.json")) as f:
+    m = json.load(f)
+  assert set(m["teacher"]) >= {"accuracy", "f1", "main"}
+  assert len(m["timing"]["student_epoch_seconds"]) == 2
+  assert os.listdir(os.path.join(tiny_run, "logs", "student"))
+
+
+def test_every_kernel_reaches_the_target(tiny_run):
+  with open(os.path.join(tiny_run, "sparsity.json")) as f:
+    report = json.load(f)
+  assert len(report["kernels"]) == 6 * 2
+  assert {r["kernel"] for r in report["kernels"]} == {
+      "query", "key", "value", "attention_output", "intermediate", "output"}
+  for row in report["kernels"]:
+    assert abs(row["sparsity"] - 0.9) <= 0.005, row
+
+
+def test_evaluate_cli_reproduces_the_run_metrics(tiny_run, tmp_path):
+  out_json = str(tmp_path / "eval.json")
+  proc = _cli("tf_sparsebert.evaluate", f"--model_dir={tiny_run}/student", "--task=mrpc",
+              "--split=dev", "--glue_dir=../shared/data/glue", "--max_seq_length=32",
+              "--max_eval_examples=32", f"--output_json={out_json}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(out_json) as f:
+    evaluated = json.load(f)
+  with open(os.path.join(tiny_run, "metrics.json")) as f:
+    recorded = json.load(f)["student"]
+  assert evaluated["num_examples"] == 32
+  np.testing.assert_allclose(evaluated["accuracy"], recorded["accuracy"])
+  np.testing.assert_allclose(evaluated["f1"], recorded["f1"])
+
+
+def test_finished_run_is_never_overwritten(tiny_run, tiny_checkpoint_bert_vocab):
+  before = os.path.getmtime(os.path.join(tiny_run, "metrics.json"))
+  proc = _cli("tf_sparsebert.train", "--flagfile=configs/tiny.flags",
+              f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={tiny_run}")
+  assert proc.returncode != 0
+  assert "--output_dir" in proc.stderr and "already holds a finished run" in proc.stderr
+  assert "Traceback" not in proc.stderr
+  assert os.path.getmtime(os.path.join(tiny_run, "metrics.json")) == before
+
+
+def test_teacher_model_skips_stage_one_and_student_init_teacher(tiny_run, tmp_path,
+                                                                tiny_checkpoint_bert_vocab):
+  out = str(tmp_path / "second")
+  config = _config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
+                    f"--teacher_model={tiny_run}/teacher", "--student_init=teacher",
+                    "--student_epochs=1"])
+  result = train.run(config)
+  assert not os.path.exists(os.path.join(out, "teacher"))
+  with open(os.path.join(tiny_run, "metrics.json")) as f:
+    assert result["teacher"] == json.load(f)["teacher"]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--target_sparsity=1.0"], r"--target_sparsity: must be in \[0, 1\)"),
+    (["--target_sparsity=-0.1"], r"--target_sparsity"),
+    (["--pruning_begin_step=10", "--pruning_end_step=10"], r"--pruning_end_step: must be >"),
+    (["--pruning_end_step=1000"], r"--pruning_end_step=1000 is after the last training step"),
+    (["--pruning_end_step=7"], r"multiple of --pruning_frequency"),
+    (["--max_seq_length=100"], r"--max_seq_length=100 is above the model's 64 positions"),
+    (["--glue_dir=/nonexistent"], r"--glue_dir: /nonexistent is not a directory"),
+    (["--init_checkpoint=/nonexistent/dir"], r"--init_checkpoint: '/nonexistent/dir' is neither"),
+    (["--teacher_model=/nonexistent"], r"--teacher_model: /nonexistent"),
+    (["--student_epochs=0"], r"--student_epochs: must be positive"),
+    (["--pruning_block_size=a,b"], r"--pruning_block_size"),
+    (["--batch_size=0"], r"--batch_size"),
+])
+def test_bad_input_fails_before_anything_is_written(argv, match, tmp_path,
+                                                    tiny_checkpoint_bert_vocab):
+  out = str(tmp_path / "out")
+  with pytest.raises((ValueError, FileNotFoundError), match=match):
+    config = _config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
+                      *argv])
+    train.run(config)
+  assert not os.path.exists(out)
+
+
+def test_vocab_that_does_not_match_the_checkpoint(tmp_path):
+  path = write_tiny_checkpoint(str(tmp_path / "ck"), SMALL_VOCAB)
+  with open(os.path.join(path, "vocab.txt"), "a") as f:
+    f.write("extra\n")
+  with pytest.raises(ValueError, match="vocab.txt has 21 tokens but config.json says"):
+    train.run(_config([f"--init_checkpoint={path}", f"--output_dir={tmp_path / 'out'}"]))
+  assert not os.path.exists(tmp_path / "out")
+
+
+def test_cli_error_is_one_clear_line(tmp_path, tiny_checkpoint_bert_vocab):
+  proc = _cli("tf_sparsebert.train", "--flagfile=configs/tiny.flags",
+              f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
+              f"--output_dir={tmp_path / 'out'}", "--target_sparsity=1.5")
+  assert proc.returncode != 0
+  assert "error: --target_sparsity: must be in [0, 1), got 1.5" in proc.stderr
+  assert "Traceback" not in proc.stderr
