@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 
 import tf_sparsebert
 from tf_sparsebert.models import checkpoints

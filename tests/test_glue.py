@@ -1,6 +1,5 @@
 """GLUE readers: the real TSVs in ../shared, fixture files, TFDS, and bad data rejected clearly."""
 
-import os
 import time
 
 import numpy as np

@@ -136,3 +136,15 @@ def test_cli_error_is_one_clear_line(tmp_path, tiny_checkpoint_bert_vocab):
   assert proc.returncode != 0
   assert "error: --target_sparsity: must be in [0, 1), got 1.5" in proc.stderr
   assert "Traceback" not in proc.stderr
+
+
+def test_regression_task_end_to_end(tmp_path, tiny_checkpoint_bert_vocab):
+  """STS-B: one-output head, MSE instead of KL, Pearson/Spearman in metrics.json."""
+  out = str(tmp_path / "stsb")
+  result = train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
+                              f"--output_dir={out}", "--task=stsb", "--student_epochs=1",
+                              "--target_sparsity=0.5"]))
+  assert set(result["student"]) >= {"pearson", "spearman", "main"}
+  assert np.isfinite(result["student"]["pearson"])
+  with open(os.path.join(out, "sparsity.json")) as f:
+    assert all(abs(r["sparsity"] - 0.5) <= 0.005 for r in json.load(f)["kernels"])
