@@ -109,3 +109,19 @@ def test_metrics_against_known_values():
   assert out["accuracy"] == 75.0 and abs(out["f1"] - 100 * 2 / 3) < 1e-9
   out = metrics.compute_metrics(glue.TASKS["stsb"], [1.0, 2.0, 3.0], np.array([[2.0], [4], [6]]))
   assert abs(out["pearson"] - 100) < 1e-9 and out["main"] == out["pearson"]
+
+
+def test_augmentation_is_seeded_unlabelled_and_noisy():
+  from tf_sparsebert.data import augment
+  ex = glue.load_tsv(GLUE_DIR, glue.TASKS["mrpc"], "dev").take(20)
+  a = augment.augment(ex, 3, seed=7)
+  b = augment.augment(ex, 3, seed=7)
+  assert len(a) == 60 and a.texts == b.texts
+  assert (a.labels == augment.NO_LABEL).all()
+  changed = sum(x != y for x, y in zip(a.texts[0], ex.texts[0] * 3))
+  assert changed > 30  # nearly every sentence has an edit at these rates
+  assert any("[MASK]" in t for t in a.texts[1])
+  both = augment.concatenate(ex, a)
+  assert len(both) == 80 and both.texts[0][:20] == ex.texts[0]
+  with pytest.raises(ValueError, match="--augment_factor"):
+    augment.augment(ex, -1)

@@ -59,3 +59,15 @@ def test_mse_loss_for_regression():
   np.testing.assert_allclose(
       losses.mse_loss(np.array([1.0, 2.0]), tf.constant([[1.5], [1.0]])).numpy(),
       (0.25 + 1.0) / 2, rtol=1e-6)
+
+
+def test_unlabelled_examples_are_skipped_by_the_hard_label_losses():
+  logits = np.array([[2.0, 0.0], [0.0, 1.0], [5.0, -5.0]], np.float32)
+  labels = np.array([0, 0, -1])
+  weights = (labels >= 0).astype(np.float32)
+  np.testing.assert_allclose(losses.ce_loss(labels, logits, weights).numpy(),
+                             losses.ce_loss(labels[:2], logits[:2]).numpy(), rtol=1e-6)
+  assert float(losses.ce_loss(labels, logits, np.zeros(3))) == 0.0
+  np.testing.assert_allclose(
+      losses.mse_loss(np.array([1.0, -1.0]), tf.constant([[2.0], [7.0]]), np.array([1.0, 0.0])),
+      1.0)

@@ -61,6 +61,7 @@ class DataConfig:
   bucket_width: int = 32                # batches are padded to a multiple of this (0: no bucketing)
   max_train_examples: int = 0           # 0: all
   max_eval_examples: int = 0            # 0: all
+  augment_factor: int = 0               # teacher-labelled noisy copies per training example
   seed: int = 42
 
   def validate(self):
@@ -75,6 +76,7 @@ class DataConfig:
     _check(self.bucket_width >= 0, "bucket_width", "must be >= 0")
     _check(self.max_train_examples >= 0, "max_train_examples", "must be >= 0")
     _check(self.max_eval_examples >= 0, "max_eval_examples", "must be >= 0")
+    _check(self.augment_factor >= 0, "augment_factor", "must be >= 0")
     return self
 
 

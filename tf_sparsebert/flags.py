@@ -34,6 +34,9 @@ def define_data_flags(flag_values=flags.FLAGS):
                        "Use only the first N training examples (0: all).")
   _define(fv, "integer", "max_eval_examples", d.max_eval_examples,
                        "Use only the first N evaluation examples (0: all).")
+  _define(fv, "integer", "augment_factor", d.augment_factor,
+          "Distil the student also on this many teacher-labelled noisy copies (words masked, "
+          "replaced or deleted) of each training example (0: none).")
   _define(fv, "integer", "seed", d.seed, "Random seed for initialisation and shuffling.")
 
 
@@ -79,7 +82,8 @@ def data_config_from_flags(f):
       task=f.task, glue_dir=f.glue_dir, tfds_data_dir=f.tfds_data_dir,
       tfds_download=f.tfds_download, max_seq_length=f.max_seq_length, batch_size=f.batch_size,
       eval_batch_size=f.eval_batch_size, bucket_width=f.bucket_width,
-      max_train_examples=f.max_train_examples, max_eval_examples=f.max_eval_examples, seed=f.seed)
+      max_train_examples=f.max_train_examples, max_eval_examples=f.max_eval_examples,
+      augment_factor=f.augment_factor, seed=f.seed)
 
 
 def _block_size(values):

@@ -14,11 +14,12 @@ import time
 from absl import app, flags, logging
 
 import tf_sparsebert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
 from tf_sparsebert import evaluate as evaluation
-from tf_sparsebert.data import glue, preprocessing
+from tf_sparsebert.data import augment, glue, preprocessing
 from tf_sparsebert.distill.distiller import Distiller
 from tf_sparsebert.models import bert, checkpoints, saving
 from tf_sparsebert.optimization import create_optimizer
@@ -71,15 +72,26 @@ def prepare(config):
   dev = glue.load_split(config.data, "dev")
   train_features = preprocessing.tokenize(train, preprocessor)
   dev_features = preprocessing.tokenize(dev, preprocessor)
-  train_ds, steps = preprocessing.make_dataset(
-      train_features, train.labels, config.data.batch_size, training=True,
-      seed=config.data.seed, bucket_width=config.data.bucket_width)
+  batching = dict(batch_size=config.data.batch_size, training=True, seed=config.data.seed,
+                  bucket_width=config.data.bucket_width)
+  train_ds, steps = preprocessing.make_dataset(train_features, train.labels, **batching)
+  # The student also sees teacher-labelled noisy copies of the training set (if asked).
+  extra = augment.augment(train, config.data.augment_factor, seed=config.data.seed)
+  if len(extra):
+    extra_features = preprocessing.tokenize(extra, preprocessor)
+    student_ds, student_steps = preprocessing.make_dataset(
+        {k: np.concatenate([v, extra_features[k]]) for k, v in train_features.items()},
+        np.concatenate([train.labels, extra.labels]), **batching)
+  else:
+    student_ds, student_steps = train_ds, steps
   dev_ds, _ = preprocessing.make_dataset(dev_features, dev.labels, config.data.eval_batch_size,
                                          training=False, bucket_width=config.data.bucket_width)
-  total_student_steps = steps * config.student_optimizer.epochs
-  schedule = schedules.cubic_schedule(config.pruning, total_student_steps)
+  schedule = schedules.cubic_schedule(config.pruning,
+                                      student_steps * config.student_optimizer.epochs)
   return {"task": task, "backbone": backbone, "preprocessor": preprocessor, "train": train,
           "dev": dev, "train_ds": train_ds, "dev_ds": dev_ds, "steps": steps,
+          "student_ds": student_ds, "student_steps": student_steps,
+          "num_student_examples": len(train) + len(extra),
           "dev_features": dev_features, "schedule": schedule}
 
 
@@ -121,9 +133,9 @@ def distill_student(config, p, teacher, log_dir):
                         alpha_attention=d.alpha_attention, temperature=d.temperature,
                         regression=p["task"].is_regression)
   distiller.compile(optimizer=create_optimizer(config.student_optimizer,
-                                               p["steps"] * config.student_optimizer.epochs))
+                                               p["student_steps"] * config.student_optimizer.epochs))
   timer = EpochTimer()
-  distiller.fit(p["train_ds"], epochs=config.student_optimizer.epochs,
+  distiller.fit(p["student_ds"], epochs=config.student_optimizer.epochs,
                 validation_data=p["dev_ds"], verbose=2 if os.environ.get("CI") else 1,
                 callbacks=[tfmot.sparsity.keras.UpdatePruningStep(),
                            tfmot.sparsity.keras.PruningSummaries(os.path.join(log_dir, "student")),
@@ -160,6 +172,8 @@ def run(config, on_start=None):
   _write_json(os.path.join(out, "config.json"), {
       "train": config.to_dict(), "model": model_config.__dict__ if model_config else None,
       "steps_per_epoch": p["steps"], "num_train_examples": len(p["train"]),
+      "student_steps_per_epoch": p["student_steps"],
+      "num_student_train_examples": p["num_student_examples"],
       "num_dev_examples": len(p["dev"])})
   log_dir = os.path.join(out, "logs")
 
@@ -188,7 +202,9 @@ def run(config, on_start=None):
       "student_sparsity": report["overall"],
       "timing": {"teacher_epoch_seconds": teacher_seconds,
                  "student_epoch_seconds": student_seconds,
-                 "num_train_examples": len(p["train"]), "steps_per_epoch": p["steps"]},
+                 "num_train_examples": len(p["train"]), "steps_per_epoch": p["steps"],
+                 "num_student_train_examples": p["num_student_examples"],
+                 "student_steps_per_epoch": p["student_steps"]},
   }
   _write_json(os.path.join(out, FINISHED_MARKER), results)
   logging.info("teacher %s | student %s | sparsity %.4f", results["teacher"],

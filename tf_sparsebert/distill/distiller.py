@@ -9,6 +9,11 @@ from tf_sparsebert.pruning.prune import mask_sparsity
 keras = tf.keras
 
 
+def _labelled(y):
+  """1.0 for examples with a gold label, 0.0 for teacher-labelled ones (label < 0)."""
+  return tf.cast(tf.reshape(y, [-1]) >= 0, tf.float32)
+
+
 @keras.utils.register_keras_serializable(package="tf_sparsebert")
 class Distiller(keras.Model):
   """Knowledge-aware distillation of `teacher` into `student`, usable in plain `model.fit`.
@@ -18,9 +23,10 @@ class Distiller(keras.Model):
        + alpha_hidden * sum over layers of hidden-state MSE (embeddings + every layer)
        + alpha_attention * sum over layers of pre-softmax attention-score MSE
 
-  The teacher is frozen and run in inference mode; the student is called with `training=True`,
-  which is what advances tfmot's pruning step. Each loss part, the student's accuracy and its
-  current (mask) sparsity are reported as metrics.
+  Examples whose label is negative (teacher-labelled augmentation) count in every loss but the
+  hard-label one and in no accuracy. The teacher is frozen and run in inference mode; the
+  student is called with `training=True`, which is what advances tfmot's pruning step. Each
+  loss part, the student's accuracy and its current (mask) sparsity are reported as metrics.
 
   Usage:
   ```python
@@ -94,15 +100,16 @@ class Distiller(keras.Model):
     """The weighted loss and its parts (a dict of scalars) for one batch."""
     t_logits = tf.stop_gradient(teacher_out["logits"])
     s_logits = student_out["logits"]
+    labelled = _labelled(y)
     zero = tf.constant(0.0)
     parts = {}
     if self.regression:
       parts["kd_loss"] = losses.mse_loss(t_logits, s_logits) if self.alpha_kd else zero
-      parts["ce_loss"] = losses.mse_loss(y, s_logits) if self.alpha_ce else zero
+      parts["ce_loss"] = losses.mse_loss(y, s_logits, labelled) if self.alpha_ce else zero
     else:
       parts["kd_loss"] = (losses.kd_loss(t_logits, s_logits, self.temperature)
                           if self.alpha_kd else zero)
-      parts["ce_loss"] = losses.ce_loss(y, s_logits) if self.alpha_ce else zero
+      parts["ce_loss"] = losses.ce_loss(y, s_logits, labelled) if self.alpha_ce else zero
     mask = x["padding_mask"]
     parts["hidden_loss"] = (losses.hidden_loss(
         [tf.stop_gradient(h) for h in teacher_out["hidden_states"]],
@@ -119,7 +126,8 @@ class Distiller(keras.Model):
     for name, value in parts.items():
       self._trackers[name].update_state(value)
     if "accuracy" in self._trackers:
-      self._trackers["accuracy"].update_state(y, s_logits)
+      self._trackers["accuracy"].update_state(tf.maximum(y, 0), s_logits,
+                                              sample_weight=_labelled(y))
     if self._sparsity is not None:
       self._trackers["sparsity"].update_state(self._sparsity())
     return {name: tracker.result() for name, tracker in self._trackers.items()}

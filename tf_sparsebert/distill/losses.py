@@ -12,16 +12,24 @@ def kd_loss(teacher_logits, student_logits, temperature=1.0):
   return tf.reduce_mean(kl) * temperature**2
 
 
-def ce_loss(labels, logits):
-  """Hard-label cross-entropy from logits, batch mean."""
-  return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-      labels=tf.cast(labels, tf.int32), logits=logits))
+def _weighted_mean(values, weights):
+  if weights is None:
+    return tf.reduce_mean(values)
+  weights = tf.cast(weights, values.dtype)
+  return tf.math.divide_no_nan(tf.reduce_sum(values * weights), tf.reduce_sum(weights))
 
 
-def mse_loss(targets, predictions):
+def ce_loss(labels, logits, weights=None):
+  """Hard-label cross-entropy from logits: mean over the batch, or over examples with weight."""
+  labels = tf.maximum(tf.cast(labels, tf.int32), 0)
+  return _weighted_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=labels, logits=logits), weights)
+
+
+def mse_loss(targets, predictions, weights=None):
   """Mean squared error (regression tasks: KD on the prediction, or the hard label)."""
   targets = tf.reshape(tf.cast(targets, predictions.dtype), [-1])
-  return tf.reduce_mean(tf.square(targets - tf.reshape(predictions, [-1])))
+  return _weighted_mean(tf.square(targets - tf.reshape(predictions, [-1])), weights)
 
 
 def hidden_loss(teacher_hidden, student_hidden, padding_mask):
