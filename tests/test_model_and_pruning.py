@@ -137,3 +137,21 @@ def test_saved_model_round_trip(tmp_path):
   loaded = keras.models.load_model(str(tmp_path / "sm"), compile=False)
   x = _inputs()
   np.testing.assert_allclose(loaded(x).numpy(), clf(x).numpy(), atol=1e-6)
+
+
+def test_mean_pooling_classifier_prunes_strips_and_round_trips(tmp_path):
+  keras.utils.set_random_seed(0)
+  clf = bert.bert_classifier(bert.bert_backbone(CFG), 2, pooling="mean")
+  x = _inputs()
+  # Padded positions do not change the mean-pooled logits.
+  y = {k: v.copy() for k, v in x.items()}
+  y["token_ids"][x["padding_mask"] == 0] = 7
+  np.testing.assert_allclose(clf(x).numpy(), clf(y).numpy(), atol=1e-5)
+  student = tf_sparsebert.make_sparse_student(clf, target_sparsity=0.5)
+  _train_pruned(student, 2)
+  stripped = tf_sparsebert.strip(student)
+  saving.save_classifier(stripped, str(tmp_path / "m"), ["[PAD]"], True, saved_model=False)
+  np.testing.assert_array_equal(saving.load_classifier(str(tmp_path / "m"))(x).numpy(),
+                                stripped(x).numpy())
+  with pytest.raises(ValueError, match="--pooling"):
+    bert.bert_classifier(bert.bert_backbone(CFG), 2, pooling="max")

@@ -145,6 +145,7 @@ def test_regression_task_end_to_end(tmp_path, tiny_checkpoint_bert_vocab):
   out = str(tmp_path / "stsb")
   result = train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
                               f"--output_dir={out}", "--task=stsb", "--student_epochs=1",
+                              "--pooling=mean", "--student_init=teacher",
                               "--target_sparsity=0.5"]))
   assert set(result["student"]) >= {"pearson", "spearman", "main"}
   assert np.isfinite(result["student"]["pearson"])

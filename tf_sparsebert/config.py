@@ -150,6 +150,7 @@ class TrainConfig:
   init_checkpoint: str = ""     # HF BERT directory or keras-nlp preset name
   teacher_model: str = ""       # a saved fine-tuned classifier (.keras or directory): skips stage 1
   student_init: str = "pretrained"
+  pooling: str = "cls"          # classifier input: "cls" (BERT pooler) or "mean" over tokens
   overwrite: bool = False
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
   pruning: PruningConfig = dataclasses.field(default_factory=PruningConfig)
@@ -162,6 +163,8 @@ class TrainConfig:
     _check(bool(self.init_checkpoint), "init_checkpoint", "is required")
     _check(self.student_init in STUDENT_INITS, "student_init",
            f"must be one of {STUDENT_INITS}, got {self.student_init!r}")
+    _check(self.pooling in ("cls", "mean"), "pooling",
+           f"must be cls or mean, got {self.pooling!r}")
     self.data.validate()
     self.pruning.validate()
     self.distill.validate()

@@ -56,6 +56,10 @@ def define_train_flags(flag_values=flags.FLAGS):
   _define(fv, "enum", "student_init", t.student_init, list(cfg.STUDENT_INITS),
                     "Initialise the student from the pretrained weights (the paper) or from the "
                     "fine-tuned teacher.")
+  _define(fv, "enum", "pooling", t.pooling, ["cls", "mean"],
+          "Classifier input: cls (BERT's tanh pooler on [CLS], as keras-nlp's BertClassifier) "
+          "or mean (masked mean over tokens; right for checkpoints trained with mean pooling, "
+          "such as sentence-transformers' MiniLM).")
   for prefix, epochs, lr in (("teacher", 3, 5e-5), ("student", 3, 5e-5)):
     _define(fv, "integer", f"{prefix}_epochs", epochs, f"Epochs of {prefix} training.")
     _define(fv, "float", f"{prefix}_learning_rate", lr, f"Peak learning rate of the {prefix}.")
@@ -104,7 +108,8 @@ def train_config_from_flags(f):
       for prefix in ("teacher", "student")}
   config = cfg.TrainConfig(
       output_dir=f.output_dir or "", init_checkpoint=f.init_checkpoint or "",
-      teacher_model=f.teacher_model, student_init=f.student_init, overwrite=f.overwrite,
+      teacher_model=f.teacher_model, student_init=f.student_init, pooling=f.pooling,
+      overwrite=f.overwrite,
       data=data_config_from_flags(f),
       pruning=cfg.PruningConfig(
           target_sparsity=f.target_sparsity, begin_step=f.pruning_begin_step,

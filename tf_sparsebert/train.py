@@ -103,7 +103,8 @@ def _loss_and_metrics(task):
 
 
 def fine_tune_teacher(config, p, log_dir):
-  teacher = bert.bert_classifier(p["backbone"], p["task"].num_classes, name="teacher")
+  teacher = bert.bert_classifier(p["backbone"], p["task"].num_classes, pooling=config.pooling,
+                                 name="teacher")
   loss, metrics = _loss_and_metrics(p["task"])
   teacher.compile(optimizer=create_optimizer(config.teacher_optimizer,
                                              p["steps"] * config.teacher_optimizer.epochs),
@@ -120,7 +121,8 @@ def make_student(config, p, teacher):
     source = teacher
   else:
     backbone, _ = checkpoints.load_bert(config.init_checkpoint, config.data.max_seq_length)
-    source = bert.bert_classifier(backbone, p["task"].num_classes, name="student")
+    source = bert.bert_classifier(backbone, p["task"].num_classes, pooling=config.pooling,
+                                  name="student")
   return prune.make_sparse_student(source, schedule=p["schedule"],
                                    block_size=config.pruning.block_size)
 

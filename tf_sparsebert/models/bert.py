@@ -90,15 +90,41 @@ def bert_backbone(config, wrap_encoder=None, name="bert_backbone"):
       name=name)
 
 
-def bert_classifier(backbone, num_classes, dropout=0.1, name="bert_classifier"):
-  """Adds dropout and a dense task head on the pooled output of `backbone`.
+POOLINGS = ("cls", "mean")
+
+
+@keras.utils.register_keras_serializable(package="tf_sparsebert")
+class MaskedMeanPooling(keras.layers.Layer):
+  """Mean of the token vectors `[batch, seq, hidden]` over the real tokens (`padding_mask` 1)."""
+
+  def call(self, sequence, padding_mask):
+    mask = tf.cast(padding_mask, sequence.dtype)[:, :, None]
+    return tf.reduce_sum(sequence * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+
+
+def bert_classifier(backbone, num_classes, dropout=0.1, pooling="cls", name="bert_classifier"):
+  """Adds dropout and a dense task head on a pooled representation of `backbone`'s output.
 
   The head is built on the backbone's own inputs, so the classifier is one flat functional graph
   that shares (not copies) the backbone's layers. Outputs logits `[batch, num_classes]`
   (`num_classes=1` for regression).
+
+  Args:
+    backbone: a model from `bert_backbone` / `load_bert`.
+    num_classes: outputs of the head.
+    dropout: dropout rate before the head.
+    pooling: "cls" (BERT's tanh pooler on [CLS], as keras-nlp's `BertClassifier`) or "mean"
+      (masked mean over tokens, for checkpoints trained that way, e.g. sentence-transformers).
   """
+  if pooling not in POOLINGS:
+    raise ValueError(f"--pooling must be one of {POOLINGS}, got {pooling!r}")
   config_initializer = keras.initializers.TruncatedNormal(stddev=0.02)
-  x = keras.layers.Dropout(dropout, name="classifier_dropout")(backbone.output["pooled_output"])
+  if pooling == "cls":
+    pooled = backbone.output["pooled_output"]
+  else:
+    pooled = MaskedMeanPooling(name="mean_pooling")(backbone.output["sequence_output"],
+                                                    backbone.input["padding_mask"])
+  x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
   logits = keras.layers.Dense(num_classes, kernel_initializer=config_initializer,
                               name="logits")(x)
   return keras.Model(inputs=backbone.input, outputs=logits, name=name)
