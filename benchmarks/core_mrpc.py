@@ -1,13 +1,19 @@
-"""Core benchmark: MiniLM teacher on MRPC, SparseBERT students at 90%, epoch times.
+"""Core benchmark: MiniLM teacher on MRPC and SparseBERT students at 90%, as JSON.
 
-  .venv/bin/python benchmarks/core_mrpc.py [--runs_dir=runs/core]
+  .venv/bin/python benchmarks/core_mrpc.py [--only=NAME ...] [--runs_dir=runs/core]
 
-Runs `python -m tf_sparsebert.train --flagfile=configs/mrpc.flags` (teacher + student from the
-pretrained weights), then a student initialised from that teacher (`--student_init=teacher`,
-reusing the saved teacher), and writes benchmarks/results/core_mrpc.json after each run.
+Each variant is `python -m tf_sparsebert.train --flagfile=configs/mrpc.flags` plus a few flags.
+Variants that name a `teacher` reuse that variant's fine-tuned teacher (`--teacher_model`), so
+students are compared against the same teacher. A variant whose run directory already holds a
+finished run is not trained again. Each finished variant is merged into
+benchmarks/results/core_mrpc.json. Two variants can run at once as two processes, e.g.
+  TF_NUM_INTRAOP_THREADS=1 ... --only sparsebert_90 &
+  TF_NUM_INTRAOP_THREADS=1 ... --only sparsebert_90_student_init_teacher &
+(the second waits for the first's teacher).
 """
 
 import argparse
+import fcntl
 import json
 import os
 import statistics
@@ -18,14 +24,28 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = os.path.join(REPO, "benchmarks", "results", "core_mrpc.json")
 
+# name -> (extra flags, name of the variant whose teacher is reused or None to fine-tune one)
+VARIANTS = {
+    # configs/mrpc.flags as committed: student from the pretrained weights (the paper).
+    "sparsebert_90": ([], None),
+    # The alternative initialisation: the student starts as a copy of the fine-tuned teacher.
+    "sparsebert_90_student_init_teacher": (["--student_init=teacher"], "sparsebert_90"),
+}
 
-def train(args, log_path):
-  cmd = [sys.executable, "-m", "tf_sparsebert.train", "--flagfile=configs/mrpc.flags", *args]
+
+def train(extra, run_dir):
+  cmd = [sys.executable, "-m", "tf_sparsebert.train", "--flagfile=configs/mrpc.flags",
+         f"--output_dir={run_dir}", "--overwrite", *extra]
   start = time.time()
-  with open(log_path, "w") as log:
+  with open(run_dir + ".log", "w") as log:
     subprocess.run(cmd, cwd=REPO, check=True, stdout=log, stderr=subprocess.STDOUT,
                    env=dict(os.environ, CI="1"))
   return time.time() - start, cmd
+
+
+def _steady(seconds):
+  """Median epoch time without the first epoch, which includes tf.function tracing."""
+  return statistics.median(seconds[1:]) if len(seconds) > 1 else (seconds or [None])[0]
 
 
 def summarize(run_dir, wall, cmd):
@@ -34,63 +54,68 @@ def summarize(run_dir, wall, cmd):
   with open(os.path.join(run_dir, "sparsity.json")) as f:
     s = json.load(f)
   t = m["timing"]
-  # Epoch 1 includes tracing; the steady-state figure is the median of the later epochs.
-  steady = lambda xs: statistics.median(xs[1:]) if len(xs) > 1 else (xs[0] if xs else None)  # noqa: E731
-  out = {"command": " ".join(cmd[1:]), "run_dir": os.path.relpath(run_dir, REPO),
-         "wall_seconds": round(wall, 1), "teacher": m["teacher"], "student": m["student"],
-         "student_minus_teacher_accuracy": m["student"]["accuracy"] - m["teacher"]["accuracy"],
-         "sparsity_overall": s["overall"], "sparsity_min": s["min"], "sparsity_max": s["max"],
-         "num_pruned_kernels": len(s["kernels"]),
-         "teacher_epoch_seconds": t["teacher_epoch_seconds"],
-         "student_epoch_seconds": t["student_epoch_seconds"],
-         "teacher_epoch_seconds_steady": steady(t["teacher_epoch_seconds"]),
-         "student_epoch_seconds_steady": steady(t["student_epoch_seconds"]),
-         "num_train_examples": t["num_train_examples"]}
-  if out["teacher_epoch_seconds_steady"] and out["student_epoch_seconds_steady"]:
-    out["distill_prune_vs_finetune_epoch_time"] = (out["student_epoch_seconds_steady"]
-                                                   / out["teacher_epoch_seconds_steady"])
-    n = t["num_train_examples"]
-    out["finetune_examples_per_second"] = n / out["teacher_epoch_seconds_steady"]
-    out["distill_prune_examples_per_second"] = n / out["student_epoch_seconds_steady"]
-  return out
+  return {
+      "command": " ".join(["python"] + cmd[1:]), "run_dir": os.path.relpath(run_dir, REPO),
+      "wall_seconds": round(wall, 1), "teacher": m["teacher"], "student": m["student"],
+      "student_minus_teacher": {k: m["student"][k] - m["teacher"][k] for k in m["student"]},
+      "sparsity": {"overall": s["overall"], "min": s["min"], "max": s["max"],
+                   "num_kernels": len(s["kernels"]), "target": s["target_sparsity"]},
+      "teacher_epoch_seconds": t["teacher_epoch_seconds"],
+      "student_epoch_seconds": t["student_epoch_seconds"],
+      "student_epoch_seconds_steady": _steady(t["student_epoch_seconds"]),
+      "num_train_examples": t["num_train_examples"],
+      "num_student_train_examples": t.get("num_student_train_examples"),
+      "student_examples_per_second": (t.get("num_student_train_examples", 0)
+                                      / _steady(t["student_epoch_seconds"])),
+  }
 
 
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--runs_dir", default="runs/core")
+  parser.add_argument("--only", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
   args = parser.parse_args()
   runs = os.path.join(REPO, args.runs_dir)
   os.makedirs(runs, exist_ok=True)
-  results = {}
-  if os.path.exists(RESULT):
-    with open(RESULT) as f:
-      results = json.load(f)
-  base = os.path.join(runs, "mrpc_90_pretrained")
-  if not os.path.exists(os.path.join(base, "metrics.json")):
-    wall, cmd = train([f"--output_dir={base}", "--overwrite"], base + ".log")
-    results["sparsebert_90_student_init_pretrained"] = summarize(base, wall, cmd)
-    _write(results)
-  other = os.path.join(runs, "mrpc_90_from_teacher")
-  if not os.path.exists(os.path.join(other, "metrics.json")):
-    wall, cmd = train([f"--output_dir={other}", "--overwrite", f"--teacher_model={base}/teacher",
-                       "--student_init=teacher"], other + ".log")
-    r = summarize(other, wall, cmd)
-    # This run reuses the teacher, so it has no fine-tuning epochs of its own: compare with the
-    # teacher epochs measured in the first run (same batch, lengths and machine).
-    first = results["sparsebert_90_student_init_pretrained"]
-    r["teacher_epoch_seconds_steady"] = first["teacher_epoch_seconds_steady"]
-    r["distill_prune_vs_finetune_epoch_time"] = (r["student_epoch_seconds_steady"]
-                                                 / first["teacher_epoch_seconds_steady"])
-    results["sparsebert_90_student_init_teacher"] = r
-    _write(results)
+  for name in args.only:
+    extra, teacher_of = VARIANTS[name]
+    run_dir = os.path.join(runs, name)
+    if teacher_of:
+      teacher_dir = os.path.join(runs, teacher_of, "teacher")
+      _wait_for(os.path.join(teacher_dir, "tokenizer.json"))  # written last by save_classifier
+      extra = extra + [f"--teacher_model={teacher_dir}"]
+    if os.path.exists(os.path.join(run_dir, "metrics.json")):
+      continue
+    wall, cmd = train(extra, run_dir)
+    entry = summarize(run_dir, wall, cmd)
+    if teacher_of:
+      entry["teacher_from"] = teacher_of
+    _write(name, entry)
 
 
-def _write(results):
+def _wait_for(path, timeout=4 * 3600):
+  """Variants run as separate processes (`--only`) wait for the teacher they reuse."""
+  start = time.time()
+  while not os.path.exists(path):
+    if time.time() - start > timeout:
+      raise TimeoutError(f"{path} did not appear")
+    time.sleep(10)
+
+
+def _write(name, entry):
+  """Merges one variant into the JSON file (other processes may write other variants)."""
   os.makedirs(os.path.dirname(RESULT), exist_ok=True)
-  with open(RESULT + ".tmp", "w") as f:
-    json.dump(results, f, indent=2)
-  os.replace(RESULT + ".tmp", RESULT)
-  print(json.dumps(results, indent=2))
+  with open(RESULT + ".lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    results = {}
+    if os.path.exists(RESULT):
+      with open(RESULT) as f:
+        results = json.load(f)
+    results[name] = entry
+    with open(RESULT + ".tmp", "w") as f:
+      json.dump(results, f, indent=2)
+    os.replace(RESULT + ".tmp", RESULT)
+  print(json.dumps(entry, indent=2), flush=True)
 
 
 if __name__ == "__main__":
