@@ -42,25 +42,25 @@ def _classifier(config, num_classes):
 
 
 def time_finetune(config, p):
-  model = _classifier(config, p["task"].num_classes)
-  model.compile(optimizer=create_optimizer(config.teacher_optimizer, p["steps"] * 2),
+  model = _classifier(config, p.task.num_classes)
+  model.compile(optimizer=create_optimizer(config.teacher_optimizer, p.steps * 2),
                 loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
   timer = train.EpochTimer()
-  model.fit(p["train_ds"], epochs=2, verbose=0, callbacks=[timer])
+  model.fit(p.train_ds, epochs=2, verbose=0, callbacks=[timer])
   return timer.seconds[1]
 
 
 def time_distill_prune(config, p):
-  teacher = _classifier(config, p["task"].num_classes)
-  student = prune.make_sparse_student(_classifier(config, p["task"].num_classes),
-                                      schedule=p["schedule"])
+  teacher = _classifier(config, p.task.num_classes)
+  student = prune.make_sparse_student(_classifier(config, p.task.num_classes),
+                                      schedule=p.schedule)
   d = config.distill
   distiller = Distiller(student=student, teacher=teacher, alpha_kd=d.alpha_kd, alpha_ce=d.alpha_ce,
                         alpha_hidden=d.alpha_hidden, alpha_attention=d.alpha_attention,
                         temperature=d.temperature)
-  distiller.compile(optimizer=create_optimizer(config.student_optimizer, p["steps"] * 2))
+  distiller.compile(optimizer=create_optimizer(config.student_optimizer, p.steps * 2))
   timer = train.EpochTimer()
-  distiller.fit(p["train_ds"], epochs=2, verbose=0, callbacks=[timer,
+  distiller.fit(p.train_ds, epochs=2, verbose=0, callbacks=[timer,
                                                               tfmot.sparsity.keras.UpdatePruningStep()])
   return timer.seconds[1]
 
@@ -79,9 +79,9 @@ def main(argv):
     print(rounds[-1], flush=True)
   ft = statistics.median(r["finetune"] for r in rounds)
   dp = statistics.median(r["distill_prune"] for r in rounds)
-  n = len(p["train"])
+  n = len(p.train)
   result = {"flagfile": flags.FLAGS.flagfile, "num_train_examples": n,
-            "steps_per_epoch": p["steps"], "batch_size": config.data.batch_size,
+            "steps_per_epoch": p.steps, "batch_size": config.data.batch_size,
             "max_seq_length": config.data.max_seq_length,
             "bucket_width": config.data.bucket_width, "rounds": rounds,
             "finetune_epoch_seconds": ft, "distill_prune_epoch_seconds": dp,

@@ -5,6 +5,7 @@
 `main(argv)` only turns flags into a `TrainConfig`; `run(config)` does the work.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -27,6 +28,24 @@ from tf_sparsebert.pruning import prune, schedules
 
 keras = tf.keras
 FINISHED_MARKER = "metrics.json"
+
+
+@dataclasses.dataclass
+class Prepared:
+  """Everything the stages need, built and checked before any training starts."""
+  task: glue.Task
+  backbone: keras.Model
+  preprocessor: object
+  train: glue.Examples
+  dev: glue.Examples
+  dev_features: dict
+  train_ds: tf.data.Dataset       # original examples (teacher fine-tuning)
+  steps: int
+  student_ds: tf.data.Dataset     # original + teacher-labelled augmented examples
+  student_steps: int
+  num_student_examples: int
+  dev_ds: tf.data.Dataset
+  schedule: object                # the tfmot pruning schedule of the student
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -88,11 +107,11 @@ def prepare(config):
                                          training=False, bucket_width=config.data.bucket_width)
   schedule = schedules.cubic_schedule(config.pruning,
                                       student_steps * config.student_optimizer.epochs)
-  return {"task": task, "backbone": backbone, "preprocessor": preprocessor, "train": train,
-          "dev": dev, "train_ds": train_ds, "dev_ds": dev_ds, "steps": steps,
-          "student_ds": student_ds, "student_steps": student_steps,
-          "num_student_examples": len(train) + len(extra),
-          "dev_features": dev_features, "schedule": schedule}
+  return Prepared(task=task, backbone=backbone, preprocessor=preprocessor, train=train, dev=dev,
+                  dev_features=dev_features, train_ds=train_ds, steps=steps,
+                  student_ds=student_ds, student_steps=student_steps,
+                  num_student_examples=len(train) + len(extra), dev_ds=dev_ds,
+                  schedule=schedule)
 
 
 def _loss_and_metrics(task):
@@ -103,15 +122,15 @@ def _loss_and_metrics(task):
 
 
 def fine_tune_teacher(config, p, log_dir):
-  teacher = bert.bert_classifier(p["backbone"], p["task"].num_classes, pooling=config.pooling,
+  teacher = bert.bert_classifier(p.backbone, p.task.num_classes, pooling=config.pooling,
                                  name="teacher")
-  loss, metrics = _loss_and_metrics(p["task"])
+  loss, metrics = _loss_and_metrics(p.task)
   teacher.compile(optimizer=create_optimizer(config.teacher_optimizer,
-                                             p["steps"] * config.teacher_optimizer.epochs),
+                                             p.steps * config.teacher_optimizer.epochs),
                   loss=loss, metrics=metrics)
   timer = EpochTimer()
-  teacher.fit(p["train_ds"], epochs=config.teacher_optimizer.epochs,
-              validation_data=p["dev_ds"], verbose=2 if os.environ.get("CI") else 1,
+  teacher.fit(p.train_ds, epochs=config.teacher_optimizer.epochs,
+              validation_data=p.dev_ds, verbose=2 if os.environ.get("CI") else 1,
               callbacks=[timer, keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher"))])
   return teacher, timer.seconds
 
@@ -121,9 +140,9 @@ def make_student(config, p, teacher):
     source = teacher
   else:
     backbone, _ = checkpoints.load_bert(config.init_checkpoint, config.data.max_seq_length)
-    source = bert.bert_classifier(backbone, p["task"].num_classes, pooling=config.pooling,
+    source = bert.bert_classifier(backbone, p.task.num_classes, pooling=config.pooling,
                                   name="student")
-  return prune.make_sparse_student(source, schedule=p["schedule"],
+  return prune.make_sparse_student(source, schedule=p.schedule,
                                    block_size=config.pruning.block_size)
 
 
@@ -133,12 +152,12 @@ def distill_student(config, p, teacher, log_dir):
   distiller = Distiller(student=student, teacher=teacher, alpha_kd=d.alpha_kd,
                         alpha_ce=d.alpha_ce, alpha_hidden=d.alpha_hidden,
                         alpha_attention=d.alpha_attention, temperature=d.temperature,
-                        regression=p["task"].is_regression)
+                        regression=p.task.is_regression)
   distiller.compile(optimizer=create_optimizer(config.student_optimizer,
-                                               p["student_steps"] * config.student_optimizer.epochs))
+                                               p.student_steps * config.student_optimizer.epochs))
   timer = EpochTimer()
-  distiller.fit(p["student_ds"], epochs=config.student_optimizer.epochs,
-                validation_data=p["dev_ds"], verbose=2 if os.environ.get("CI") else 1,
+  distiller.fit(p.student_ds, epochs=config.student_optimizer.epochs,
+                validation_data=p.dev_ds, verbose=2 if os.environ.get("CI") else 1,
                 callbacks=[tfmot.sparsity.keras.UpdatePruningStep(),
                            tfmot.sparsity.keras.PruningSummaries(os.path.join(log_dir, "student")),
                            timer])
@@ -168,15 +187,15 @@ def run(config, on_start=None):
   os.makedirs(out, exist_ok=True)
   if on_start:
     on_start(out)
-  vocab = p["preprocessor"].tokenizer.get_vocabulary()
-  lowercase = p["preprocessor"].tokenizer.lowercase
+  vocab = p.preprocessor.tokenizer.get_vocabulary()
+  lowercase = p.preprocessor.tokenizer.lowercase
   model_config = checkpoints.model_config_of(config.init_checkpoint)
   _write_json(os.path.join(out, "config.json"), {
       "train": config.to_dict(), "model": model_config.__dict__ if model_config else None,
-      "steps_per_epoch": p["steps"], "num_train_examples": len(p["train"]),
-      "student_steps_per_epoch": p["student_steps"],
-      "num_student_train_examples": p["num_student_examples"],
-      "num_dev_examples": len(p["dev"])})
+      "steps_per_epoch": p.steps, "num_train_examples": len(p.train),
+      "student_steps_per_epoch": p.student_steps,
+      "num_student_train_examples": p.num_student_examples,
+      "num_dev_examples": len(p.dev)})
   log_dir = os.path.join(out, "logs")
 
   logging.info("Stage 1/3: teacher")
@@ -196,17 +215,17 @@ def run(config, on_start=None):
   report["target_sparsity"] = config.pruning.target_sparsity
   _write_json(os.path.join(out, "sparsity.json"), report)
   saving.save_classifier(stripped, os.path.join(out, "student"), vocab, lowercase)
-  evaluate = lambda m: evaluation.evaluate(m, p["dev_features"], p["dev"].labels, p["task"],  # noqa: E731
+  evaluate = lambda m: evaluation.evaluate(m, p.dev_features, p.dev.labels, p.task,  # noqa: E731
                                            config.data.eval_batch_size, config.data.bucket_width)
   results = {
-      "task": p["task"].name, "metric": p["task"].metrics[0],
+      "task": p.task.name, "metric": p.task.metrics[0],
       "teacher": evaluate(teacher), "student": evaluate(stripped),
       "student_sparsity": report["overall"],
       "timing": {"teacher_epoch_seconds": teacher_seconds,
                  "student_epoch_seconds": student_seconds,
-                 "num_train_examples": len(p["train"]), "steps_per_epoch": p["steps"],
-                 "num_student_train_examples": p["num_student_examples"],
-                 "student_steps_per_epoch": p["student_steps"]},
+                 "num_train_examples": len(p.train), "steps_per_epoch": p.steps,
+                 "num_student_train_examples": p.num_student_examples,
+                 "student_steps_per_epoch": p.student_steps},
   }
   _write_json(os.path.join(out, FINISHED_MARKER), results)
   logging.info("teacher %s | student %s | sparsity %.4f", results["teacher"],

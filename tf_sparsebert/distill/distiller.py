@@ -14,7 +14,6 @@ def _labelled(y):
   return tf.cast(tf.reshape(y, [-1]) >= 0, tf.float32)
 
 
-@keras.utils.register_keras_serializable(package="tf_sparsebert")
 class Distiller(keras.Model):
   """Knowledge-aware distillation of `teacher` into `student`, usable in plain `model.fit`.
 
@@ -35,6 +34,8 @@ class Distiller(keras.Model):
   distiller.fit(train_ds, validation_data=dev_ds,
                 callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
   ```
+
+  The Distiller itself is a training harness and is not saved; save `student` (after `strip`).
 
   Args:
     student: a classifier (logits output) built with `bert_classifier`, usually made prunable by
@@ -147,8 +148,3 @@ class Distiller(keras.Model):
     teacher_out, student_out = self._forward(x, training=False)
     parts = self.compute_losses(x, y, teacher_out, student_out)
     return self._update_metrics(y, parts, student_out["logits"])
-
-  def get_config(self):
-    return {"alpha_kd": self.alpha_kd, "alpha_ce": self.alpha_ce,
-            "alpha_hidden": self.alpha_hidden, "alpha_attention": self.alpha_attention,
-            "temperature": self.temperature, "regression": self.regression}
