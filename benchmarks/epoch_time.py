@@ -80,7 +80,7 @@ def main(argv):
   ft = statistics.median(r["finetune"] for r in rounds)
   dp = statistics.median(r["distill_prune"] for r in rounds)
   n = len(p.train)
-  result = {"flagfile": flags.FLAGS.flagfile, "num_train_examples": n,
+  result = {"flags": [a for a in sys.argv[1:] if a.startswith("--")], "num_train_examples": n,
             "steps_per_epoch": p.steps, "batch_size": config.data.batch_size,
             "max_seq_length": config.data.max_seq_length,
             "bucket_width": config.data.bucket_width, "rounds": rounds,
