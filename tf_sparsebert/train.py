@@ -34,6 +34,7 @@ FINISHED_MARKER = "metrics.json"
 class Prepared:
   """Everything the stages need, built and checked before any training starts."""
   task: glue.Task
+  model_config: object            # ModelConfig of an HF checkpoint, None for a keras-nlp preset
   backbone: keras.Model
   preprocessor: object
   train: glue.Examples
@@ -107,7 +108,8 @@ def prepare(config):
                                          training=False, bucket_width=config.data.bucket_width)
   schedule = schedules.cubic_schedule(config.pruning,
                                       student_steps * config.student_optimizer.epochs)
-  return Prepared(task=task, backbone=backbone, preprocessor=preprocessor, train=train, dev=dev,
+  return Prepared(task=task, model_config=model_config, backbone=backbone,
+                  preprocessor=preprocessor, train=train, dev=dev,
                   dev_features=dev_features, train_ds=train_ds, steps=steps,
                   student_ds=student_ds, student_steps=student_steps,
                   num_student_examples=len(train) + len(extra), dev_ds=dev_ds,
@@ -189,9 +191,9 @@ def run(config, on_start=None):
     on_start(out)
   vocab = p.preprocessor.tokenizer.get_vocabulary()
   lowercase = p.preprocessor.tokenizer.lowercase
-  model_config = checkpoints.model_config_of(config.init_checkpoint)
   _write_json(os.path.join(out, "config.json"), {
-      "train": config.to_dict(), "model": model_config.__dict__ if model_config else None,
+      "train": config.to_dict(),
+      "model": dataclasses.asdict(p.model_config) if p.model_config else None,
       "steps_per_epoch": p.steps, "num_train_examples": len(p.train),
       "student_steps_per_epoch": p.student_steps,
       "num_student_train_examples": p.num_student_examples,
