@@ -30,6 +30,8 @@ VARIANTS = {
     "sparsebert_90": ([], None),
     # The alternative initialisation: the student starts as a copy of the fine-tuned teacher.
     "sparsebert_90_student_init_teacher": (["--student_init=teacher"], "sparsebert_90"),
+    # The same recipe at 70%: where the student still holds the teacher's accuracy.
+    "sparsebert_70": (["--target_sparsity=0.7"], "sparsebert_90"),
 }
 
 
