@@ -210,22 +210,23 @@ def load_bert(path, sequence_length=None):
     blocks are `PrunableTransformerEncoder`s, and a keras-nlp `BertPreprocessor` with the
     checkpoint's vocabulary and lower-casing.
   """
-  if is_hf_dir(path):
-    config = read_hf_config(path)
-    vocab = read_vocab(path, config.vocabulary_size)
-    backbone = bert_backbone(config)
-    load_hf_weights(backbone, config, path)
-    preprocessor = make_preprocessor(vocab, read_lowercase(path),
-                                     sequence_length or config.max_sequence_length)
-    return backbone, preprocessor
-  if os.path.exists(path):
-    raise FileNotFoundError(f"--init_checkpoint: {path} is not a Hugging Face BERT directory "
-                            f"(it needs {', '.join(HF_FILES)}).")
-  return _load_preset(path, sequence_length)
+  config = model_config_of(path)
+  if config is None:
+    return _load_preset(path, sequence_length)
+  vocab = read_vocab(path, config.vocabulary_size)
+  backbone = bert_backbone(config)
+  load_hf_weights(backbone, config, path)
+  preprocessor = make_preprocessor(vocab, read_lowercase(path),
+                                   sequence_length or config.max_sequence_length)
+  return backbone, preprocessor
 
 
 def model_config_of(path):
-  """The `ModelConfig` of a checkpoint given to `load_bert` (without loading weights)."""
+  """The `ModelConfig` of a checkpoint given to `load_bert` (without loading weights).
+
+  Returns None for a name that is not a path (a keras-nlp preset); raises for a path that is not
+  a Hugging Face BERT directory.
+  """
   if is_hf_dir(path):
     return read_hf_config(path)
   if os.path.exists(path):
