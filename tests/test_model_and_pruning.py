@@ -155,3 +155,40 @@ def test_mean_pooling_classifier_prunes_strips_and_round_trips(tmp_path):
                                 stripped(x).numpy())
   with pytest.raises(ValueError, match="--pooling"):
     bert.bert_classifier(bert.bert_backbone(CFG), 2, pooling="max")
+
+
+@pytest.mark.parametrize("block_size", [(16, 1), (4, 1)])
+def test_block_pruning_of_2d_and_3d_kernels(tmp_path, block_size):
+  sched = tfmot.sparsity.keras.ConstantSparsity(0.75, begin_step=0, frequency=1)
+  student = tf_sparsebert.make_sparse_student(_classifier(), schedule=sched, block_size=block_size)
+  _train_pruned(student, 3)
+  stripped = tf_sparsebert.strip(student)
+  report = tf_sparsebert.sparsity_report(stripped, block_size=block_size)
+  assert report["block_size"] == list(block_size)
+  assert len(report["kernels"]) == 12
+  for row in report["kernels"]:
+    assert row["block_sparsity"] == pytest.approx(0.75, abs=0.005), row
+    assert row["sparsity"] == pytest.approx(0.75, abs=0.005), row  # kept blocks are dense
+  bh = block_size[0]
+  for layer in bert.encoder_layers(stripped):
+    query, _, _, output, intermediate, _ = [w.numpy() for w in layer.get_prunable_weights()]
+    # query [hidden, heads, head_dim]: a block is `bh` consecutive hidden inputs of one output unit.
+    q = query.reshape(32 // bh, bh, 2, 16)
+    assert np.mean(np.all(q == 0, axis=1)) == pytest.approx(0.75)
+    # output [heads, head_dim, hidden]: a block is `bh` consecutive head_dim inputs of one head.
+    o = output.reshape(2, 16 // bh, bh, 32)
+    assert np.mean(np.all(o == 0, axis=2)) == pytest.approx(0.75)
+    f = intermediate.reshape(32 // bh, bh, 64)
+    assert np.mean(np.all(f == 0, axis=1)) == pytest.approx(0.75)
+  # The wrapped block-pruned model saves and loads like tfmot's own wrapper.
+  saving.save_classifier(student, str(tmp_path / "wrapped"), ["[PAD]"], True, saved_model=False)
+  loaded = saving.load_classifier(str(tmp_path / "wrapped"))
+  x = _inputs(seed=4)
+  np.testing.assert_array_equal(student(x).numpy(), loaded(x).numpy())
+
+
+def test_bad_block_size():
+  with pytest.raises(ValueError, match="block_size"):
+    tf_sparsebert.make_sparse_student(_classifier(), target_sparsity=0.5, block_size=(0, 1))
+  with pytest.raises(ValueError, match="--pruning_block_size"):
+    PruningConfig(block_size=(16,)).validate()

@@ -101,8 +101,6 @@ class PruningConfig:
     _check(self.power > 0, "pruning_power", "must be positive")
     _check(len(self.block_size) == 2 and all(b >= 1 for b in self.block_size),
            "pruning_block_size", f"must be two positive integers, got {self.block_size}")
-    _check(tuple(self.block_size) == (1, 1), "pruning_block_size",
-           "only 1,1 (unstructured) is supported so far")
     return self
 
 

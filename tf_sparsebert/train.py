@@ -213,7 +213,7 @@ def run(config, on_start=None):
 
   logging.info("Stage 3/3: strip, evaluate, save")
   stripped = prune.strip(student)
-  report = prune.sparsity_report(stripped)
+  report = prune.sparsity_report(stripped, block_size=config.pruning.block_size)
   report["target_sparsity"] = config.pruning.target_sparsity
   _write_json(os.path.join(out, "sparsity.json"), report)
   saving.save_classifier(stripped, os.path.join(out, "student"), vocab, lowercase)

@@ -61,6 +61,14 @@ class PrunableTransformerEncoder(keras_nlp.layers.TransformerEncoder,
         self._feedforward_output_dense.kernel,
     ]
 
+  def kernel_input_ranks(self):
+    """For each prunable kernel, how many leading axes are its inputs (the rest are outputs).
+
+    Query/key/value are `[hidden, heads, head_dim]` (1), the attention output is
+    `[heads, head_dim, hidden]` (2), the FFN kernels are `[in, out]` (1).
+    """
+    return [1, 1, 1, 2, 1, 1]
+
   def call(self, inputs, padding_mask=None, attention_mask=None, training=None,
            return_attention_scores=False):
     """Runs the post-LayerNorm (BERT) encoder block.

@@ -7,6 +7,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 
 from tf_sparsebert.models.bert import encoder_layers
 from tf_sparsebert.models.encoder import PRUNABLE_KERNELS, PrunableTransformerEncoder
+from tf_sparsebert.pruning.blocks import PruneKernelBlocks, zero_block_fraction
 
 keras = tf.keras
 
@@ -34,7 +35,9 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
     model: a classifier or backbone built by `bert_classifier`/`bert_backbone`/`load_bert`.
     target_sparsity: constant sparsity from the first step, if `schedule` is not given.
     schedule: a tfmot `PruningSchedule`.
-    block_size: tfmot block size; only (1, 1) so far.
+    block_size: `(rows, cols)` blocks of each kernel's `[in, out]` matrix view that are kept or
+      pruned together; `(1, 1)` is unstructured. `(16, 1)` and `(4, 1)` are the shapes TFLite's
+      sparse FULLY_CONNECTED kernels run directly (as 1x16 / 1x4 blocks of `[out, in]`).
   """
   if schedule is None:
     if target_sparsity is None:
@@ -42,14 +45,19 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
     if not 0.0 <= target_sparsity < 1.0:
       raise ValueError(f"target_sparsity must be in [0, 1), got {target_sparsity}")
     schedule = tfmot.sparsity.keras.ConstantSparsity(target_sparsity, begin_step=0, frequency=1)
+  block_size = tuple(int(b) for b in block_size)
+  if len(block_size) != 2 or min(block_size) < 1:
+    raise ValueError(f"block_size must be two positive integers, got {block_size}")
   encoder_layers(model)  # raises a clear error if there is nothing to prune
 
   def clone(layer):
     layer = _unwrap(layer)
     new = layer.__class__.from_config(layer.get_config())
     if isinstance(new, PrunableTransformerEncoder):
-      new = tfmot.sparsity.keras.prune_low_magnitude(
-          new, pruning_schedule=schedule, block_size=tuple(block_size))
+      if block_size == (1, 1):
+        new = tfmot.sparsity.keras.prune_low_magnitude(new, pruning_schedule=schedule)
+      else:
+        new = PruneKernelBlocks(new, pruning_schedule=schedule, block_size=block_size)
     return new
 
   student = keras.models.clone_model(model, clone_function=clone)
@@ -74,25 +82,41 @@ def strip(model):
   return tfmot.sparsity.keras.strip_pruning(model)
 
 
-def sparsity_report(model):
+def sparsity_report(model, block_size=(1, 1)):
   """Measured zero fraction of the six kernels of every encoder layer.
 
+  Args:
+    model: a (stripped or wrapped) classifier or backbone.
+    block_size: if not `(1, 1)`, also report the fraction of all-zero blocks of this shape in
+      each kernel's `[in, out]` view (`block_sparsity`).
+
   Returns:
-    A dict: `{"kernels": [{"layer", "kernel", "shape", "sparsity"}, ...], "overall": float,
-    "min": float, "max": float, "num_weights": int, "num_zeros": int}`.
+    A dict: `{"kernels": [{"layer", "kernel", "shape", "sparsity"[, "block_sparsity"]}, ...],
+    "overall": float, "min": float, "max": float, "num_weights": int, "num_zeros": int}`, plus
+    `"block_size"` and `"block_overall"` (mean over kernels) for block sizes other than `(1, 1)`.
   """
+  block_size = tuple(int(b) for b in block_size)
   rows, zeros, total = [], 0, 0
   for layer in encoder_layers(model):
-    for name, weight in zip(PRUNABLE_KERNELS, _unwrap(layer).get_prunable_weights()):
+    inner = _unwrap(layer)
+    for name, weight, rank in zip(PRUNABLE_KERNELS, inner.get_prunable_weights(),
+                                  inner.kernel_input_ranks()):
       value = weight.numpy()
       n_zero = int(np.count_nonzero(value == 0))
-      rows.append({"layer": _unwrap(layer).name, "kernel": name, "shape": list(value.shape),
-                   "sparsity": n_zero / value.size})
+      row = {"layer": inner.name, "kernel": name, "shape": list(value.shape),
+             "sparsity": n_zero / value.size}
+      if block_size != (1, 1):
+        row["block_sparsity"] = zero_block_fraction(value, rank, block_size)
+      rows.append(row)
       zeros += n_zero
       total += value.size
   sparsities = [r["sparsity"] for r in rows]
-  return {"kernels": rows, "overall": zeros / total, "min": min(sparsities),
-          "max": max(sparsities), "num_weights": total, "num_zeros": zeros}
+  report = {"kernels": rows, "overall": zeros / total, "min": min(sparsities),
+            "max": max(sparsities), "num_weights": total, "num_zeros": zeros}
+  if block_size != (1, 1):
+    report["block_size"] = list(block_size)
+    report["block_overall"] = float(np.mean([r["block_sparsity"] for r in rows]))
+  return report
 
 
 def mask_sparsity(model):
