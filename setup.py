@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     "safetensors",
     "scikit-learn",
     "scipy",
+    "tokenizers",  # the on-device runner's WordPiece (sparsebert_lite imports no TensorFlow)
 ]
 
 setuptools.setup(
@@ -24,7 +25,9 @@ setuptools.setup(
     version="0.1.0",
     description="SparseBERT: prune BERT while distilling from a fine-tuned teacher (tfmot + keras-nlp).",
     python_requires=">=3.11,<3.12",
-    packages=setuptools.find_packages(include=["tf_sparsebert", "tf_sparsebert.*"]),
+    packages=setuptools.find_packages(include=["tf_sparsebert", "tf_sparsebert.*"]) + [
+        "sparsebert_lite"],
+    package_dir={"sparsebert_lite": "tflite/sparsebert_lite"},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "tests": ["pytest", "pytest-timeout"],

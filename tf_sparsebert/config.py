@@ -150,6 +150,7 @@ class TrainConfig:
   student_init: str = "pretrained"
   pooling: str = "cls"          # classifier input: "cls" (BERT pooler) or "mean" over tokens
   overwrite: bool = False
+  export_tflite: bool = False   # stage 4: tf_sparsebert.export into output_dir/tflite
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
   pruning: PruningConfig = dataclasses.field(default_factory=PruningConfig)
   distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)

@@ -48,6 +48,8 @@ def define_train_flags(flag_values=flags.FLAGS):
   _define(fv, "string", "output_dir", None, "Directory for the run's outputs; must not exist yet "
                       "(or be empty) unless --overwrite.")
   _define(fv, "bool", "overwrite", t.overwrite, "Replace an existing --output_dir.")
+  _define(fv, "bool", "export_tflite", t.export_tflite,
+          "After training, export the student to verified TFLite files in output_dir/tflite.")
   _define(fv, "string", "init_checkpoint", None,
                       "Pretrained BERT: a Hugging Face BERT directory (config.json, "
                       "model.safetensors, vocab.txt) or a keras-nlp preset name.")
@@ -109,7 +111,7 @@ def train_config_from_flags(f):
   config = cfg.TrainConfig(
       output_dir=f.output_dir or "", init_checkpoint=f.init_checkpoint or "",
       teacher_model=f.teacher_model, student_init=f.student_init, pooling=f.pooling,
-      overwrite=f.overwrite,
+      overwrite=f.overwrite, export_tflite=f.export_tflite,
       data=data_config_from_flags(f),
       pruning=cfg.PruningConfig(
           target_sparsity=f.target_sparsity, begin_step=f.pruning_begin_step,

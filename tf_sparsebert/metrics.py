@@ -1,33 +1,5 @@
-"""The official GLUE metrics of each task, from scikit-learn and SciPy."""
+"""The official GLUE metrics of each task (shared with the on-device runner)."""
 
-import numpy as np
-from scipy import stats
-from sklearn import metrics as skm
+from sparsebert_lite.metrics import compute_metrics, predictions_from_logits  # noqa: F401
 
-
-def predictions_from_logits(logits, regression):
-  logits = np.asarray(logits)
-  return logits.reshape(-1) if regression else logits.argmax(axis=-1)
-
-
-def compute_metrics(task, labels, logits):
-  """Dict of the task's metrics (in percent, as GLUE reports them) from labels and logits."""
-  preds = predictions_from_logits(logits, task.is_regression)
-  labels = np.asarray(labels)
-  out = {}
-  for name in task.metrics:
-    if name == "accuracy":
-      value = skm.accuracy_score(labels, preds)
-    elif name == "f1":
-      value = skm.f1_score(labels, preds)
-    elif name == "matthews_corrcoef":
-      value = skm.matthews_corrcoef(labels, preds)
-    elif name == "pearson":
-      value = stats.pearsonr(preds, labels)[0]
-    elif name == "spearman":
-      value = stats.spearmanr(preds, labels)[0]
-    else:
-      raise ValueError(f"unknown metric {name}")
-    out[name] = float(100.0 * value)
-  out["main"] = out[task.metrics[0]]
-  return out
+__all__ = ["compute_metrics", "predictions_from_logits"]

@@ -232,6 +232,15 @@ def run(config, on_start=None):
   _write_json(os.path.join(out, FINISHED_MARKER), results)
   logging.info("teacher %s | student %s | sparsity %.4f", results["teacher"],
                results["student"], report["overall"])
+  if config.export_tflite:
+    from tf_sparsebert import export  # LiteRT is needed only here
+    logging.info("Stage 4/4: TFLite export and verification")
+    try:
+      export.export_run(export.ExportConfig(os.path.join(out, "student"),
+                                            os.path.join(out, "tflite")), config.data)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+      raise RuntimeError(f"stage 4 (TFLite export) failed; the trained models in {out} are "
+                         f"kept: {e}") from None
   return results
 
 
@@ -242,7 +251,7 @@ def main(argv):
     config = tsb_flags.train_config_from_flags(flags.FLAGS)
     run(config, on_start=lambda out: flags.FLAGS.append_flags_into_file(
         os.path.join(out, "flags.txt")))
-  except (ValueError, FileNotFoundError) as e:
+  except (ValueError, FileNotFoundError, RuntimeError) as e:
     sys.exit(f"error: {e}")
 
 
