@@ -3,6 +3,8 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
+MEDIAPIPE_VENV ?= .venv-mediapipe
+
 .PHONY: train test test-slow
 
 $(VENV)/.installed: setup.py
@@ -11,12 +13,18 @@ $(VENV)/.installed: setup.py
 	$(VENV)/bin/pip install -q -e '.[tests]'
 	touch $@
 
+# MediaPipe's TextClassifier in its own venv (its numpy/protobuf pins clash with TensorFlow's).
+$(MEDIAPIPE_VENV)/.installed: tflite/requirements-mediapipe.txt
+	$(PYTHON) -m venv $(MEDIAPIPE_VENV)
+	$(MEDIAPIPE_VENV)/bin/pip install -q -r tflite/requirements-mediapipe.txt
+	touch $@
+
 # SparseBERT on MRPC (MiniLM teacher, 90%-sparse student) into runs/mrpc.
 train: $(VENV)/.installed
 	$(PY) -m tf_sparsebert.train --flagfile=configs/mrpc.flags
 
 # The fast test suite (tiny models; what CI runs).
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(MEDIAPIPE_VENV)/.installed
 	$(PY) -m pytest -q tests
 
 # Slow tests on the real MiniLM checkpoint.

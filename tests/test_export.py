@@ -11,7 +11,7 @@ from tf_sparsebert.config import DataConfig
 from tf_sparsebert.data import glue, preprocessing
 from tf_sparsebert.models import saving
 from sparsebert_lite import TextClassifier, model_file, tokenizer
-from conftest import BERT_VOCAB, GLUE_DIR
+from conftest import BERT_VOCAB, GLUE_DIR, REPO
 from test_train import _cli
 
 
@@ -162,3 +162,53 @@ def test_export_cli_bad_input(tmp_path, block_run):
   assert not os.path.exists(tmp_path / "o")
   proc = _cli("sparsebert_lite.classify", f"--model={out}/student/vocab.txt", "--text=hi")
   assert proc.returncode != 0 and "not a tf_sparsebert export" in proc.stderr
+
+
+MEDIAPIPE_PYTHON = os.path.join(REPO, ".venv-mediapipe", "bin", "python")
+
+
+@pytest.fixture(scope="module")
+def sst2_run(tiny_checkpoint_bert_vocab, tmp_path_factory):
+  """A tiny single-sentence (SST-2) run exported for LiteRT and MediaPipe at the end of training."""
+  assert os.access(MEDIAPIPE_PYTHON, os.X_OK), "run `make .venv-mediapipe/.installed` first"
+  out = str(tmp_path_factory.mktemp("sst2_run") / "out")
+  proc = _cli("tf_sparsebert.train", "--flagfile=configs/tiny.flags", "--task=sst2",
+              f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
+              "--pruning_block_size=16,1", "--target_sparsity=0.75", "--export_tflite",
+              f"--mediapipe_python={MEDIAPIPE_PYTHON}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(os.path.join(out, "tflite", export.REPORT_FILE)) as f:
+    return out, json.load(f)
+
+
+def test_mediapipe_text_classifier_matches_keras_on_real_sentences(sst2_run):
+  out, report = sst2_run
+  assert report["verified_on"]["num_examples"] == 32  # real SST-2 dev sentences
+  for variant in ("sparse_fp32", "dense_fp32", "dense_int8"):
+    mp = report["variants"][variant]["mediapipe"]
+    assert mp["ok"], (variant, mp)
+    assert os.path.getsize(os.path.join(out, "tflite", mp["file"])) == mp["bytes"]
+    if variant.endswith("fp32"):
+      assert mp["max_abs_prob_diff"] <= 1e-5 and mp["max_abs_logit_diff"] <= 1e-4
+    else:
+      assert mp["max_abs_logit_diff_vs_builtin"] <= 1e-3
+  # MediaPipe 0.10.21 runs sparse int8 through XNNPACK, which is off: never shipped silently.
+  mp = report["variants"]["sparse_int8"]["mediapipe"]
+  assert not mp["ok"] and "refused" in mp and mp["max_abs_logit_diff_vs_builtin"] > 1e-3
+  assert not os.path.exists(os.path.join(out, "tflite", "sparse_int8.mediapipe.tflite"))
+  # The MediaPipe file still carries our metadata: sparsebert_lite runs it too.
+  clf = TextClassifier(os.path.join(out, "tflite", "sparse_fp32.mediapipe.tflite"))
+  assert clf.info["task"] == "sst2" and not clf.info["is_pair"]
+  np.testing.assert_allclose(clf.classify("a gripping , funny film .").sum(), 1.0, atol=1e-5)
+
+
+def test_mediapipe_flag_needs_export_and_an_executable(tmp_path, tiny_checkpoint_bert_vocab):
+  for extra, match in ((["--mediapipe_python=" + MEDIAPIPE_PYTHON], "needs --export_tflite"),
+                       (["--export_tflite", f"--mediapipe_python={tmp_path}/nope"],
+                        "not an executable")):
+    proc = _cli("tf_sparsebert.train", "--flagfile=configs/tiny.flags",
+                f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={tmp_path}/o",
+                *extra)
+    assert proc.returncode != 0
+    assert "--mediapipe_python" in proc.stderr.strip().splitlines()[-1] and match in proc.stderr
+    assert not os.path.exists(tmp_path / "o")

@@ -6,6 +6,7 @@ Each dataclass validates itself with `validate()`, which raises `ValueError` nam
 
 import dataclasses
 import json
+import os
 from typing import Optional, Tuple
 
 STRATEGIES = ("sparsebert",)
@@ -151,6 +152,7 @@ class TrainConfig:
   pooling: str = "cls"          # classifier input: "cls" (BERT pooler) or "mean" over tokens
   overwrite: bool = False
   export_tflite: bool = False   # stage 4: tf_sparsebert.export into output_dir/tflite
+  mediapipe_python: str = ""    # with export_tflite: also MediaPipe TextClassifier models
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
   pruning: PruningConfig = dataclasses.field(default_factory=PruningConfig)
   distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
@@ -164,6 +166,10 @@ class TrainConfig:
            f"must be one of {STUDENT_INITS}, got {self.student_init!r}")
     _check(self.pooling in ("cls", "mean"), "pooling",
            f"must be cls or mean, got {self.pooling!r}")
+    _check(not self.mediapipe_python or self.export_tflite, "mediapipe_python",
+           "needs --export_tflite")
+    _check(not self.mediapipe_python or os.access(self.mediapipe_python, os.X_OK),
+           "mediapipe_python", f"{self.mediapipe_python} is not an executable (make .venv-mediapipe)")
     self.data.validate()
     self.pruning.validate()
     self.distill.validate()

@@ -18,7 +18,9 @@ metadata (the runner honours it); one that is wrong either way is not written at
 import dataclasses
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -41,6 +43,7 @@ INT8_MAX_METRIC_DROP = 0.5
 # dense int8 XNNPACK and builtin agree to ~1e-7, XNNPACK's sparse int8 path is off by 0.08-1.0.
 DELEGATE_MAX_LOGIT_DIFF = 1e-3
 REPORT_FILE = "export_report.json"
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _RESOLVER_ORDER = ("AUTO", "BUILTIN_WITHOUT_DEFAULT_DELEGATES")
 
 
@@ -157,6 +160,13 @@ def verify(content, op_resolver, features, reference, labels, task, variant, bui
   except (RuntimeError, ValueError) as e:
     return {"ok": False, "error": f"{type(e).__name__}: {str(e)[:300]}"}, None
   seconds = time.perf_counter() - start
+  result = compare(outputs, reference, labels, task, variant, builtin)
+  result["examples_per_second"] = len(labels) / seconds
+  return result, outputs
+
+
+def compare(outputs, reference, labels, task, variant, builtin=None):
+  """Parity figures of a runtime's `outputs` against Keras' `reference`, with `"ok"`."""
   if task.is_regression:
     diff = float(np.max(np.abs(outputs - reference)))
     agreement = None
@@ -168,8 +178,7 @@ def verify(content, op_resolver, features, reference, labels, task, variant, bui
   result = {"max_abs_logit_diff" if not task.is_regression else "max_abs_score_diff": diff,
             "max_abs_prob_diff": float(np.max(np.abs(outputs - reference))),
             "label_agreement": agreement, "metrics": ours,
-            "metric_drop": keras_metric["main"] - ours["main"],
-            "examples_per_second": len(labels) / seconds}
+            "metric_drop": keras_metric["main"] - ours["main"]}
   if variant.endswith("fp32"):
     result["ok"] = bool(diff <= FP32_LOGIT_ATOL)
   else:
@@ -181,7 +190,50 @@ def verify(content, op_resolver, features, reference, labels, task, variant, bui
                                                                     - center(builtin))))
       result["ok"] = result["ok"] and result["max_abs_logit_diff_vs_builtin"] <= (
           DELEGATE_MAX_LOGIT_DIFF)
-  return result, outputs
+  return result
+
+
+def mediapipe_export(path, python, vocab_file, task, sentences, reference, labels, variant,
+                     builtin=None):
+  """Writes `<variant>.mediapipe.tflite` beside `path` and verifies it in MediaPipe.
+
+  `python` is the interpreter of a venv with mediapipe (tflite/mediapipe_task.py). The file is
+  kept only if MediaPipe's TextClassifier reproduces Keras like LiteRT must (`compare`).
+  """
+  script = os.path.join(_REPO, "tflite", "mediapipe_task.py")
+  out = path[:-len(".tflite")] + ".mediapipe.tflite"
+  label_arg = "--labels=" + ",".join(task.labels)
+  with tempfile.TemporaryDirectory() as tmp:
+    with open(os.path.join(tmp, "in.json"), "w", encoding="utf-8") as f:
+      json.dump(list(sentences), f)
+    try:
+      subprocess.run([python, script, "write", f"--model={path}", f"--vocab_file={vocab_file}",
+                      label_arg, f"--output={out}.tmp"], check=True, capture_output=True,
+                     text=True)
+      subprocess.run([python, script, "classify", f"--model={out}.tmp", label_arg,
+                      f"--sentences_json={tmp}/in.json", f"--output_json={tmp}/out.json"],
+                     check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+      _remove(out + ".tmp")
+      detail = getattr(e, "stderr", "") or str(e)
+      raise ValueError(f"--mediapipe_python: {python} could not write or run the MediaPipe "
+                       f"model: {detail.strip().splitlines()[-1] if detail.strip() else e}")
+    with open(os.path.join(tmp, "out.json")) as f:
+      outputs = np.asarray(json.load(f), np.float32)
+  result = compare(outputs, reference, labels, task, variant, builtin)
+  if result["ok"]:
+    os.replace(out + ".tmp", out)
+    result["file"] = os.path.basename(out)
+    result["bytes"] = os.path.getsize(out)
+  else:
+    _remove(out + ".tmp")
+    result["refused"] = "MediaPipe's outputs are wrong for this variant; not written"
+  return result
+
+
+def _remove(path):
+  if os.path.exists(path):
+    os.remove(path)
 
 
 @dataclasses.dataclass
@@ -191,6 +243,7 @@ class ExportConfig:
   output_dir: str
   variants: tuple = VARIANTS
   max_verify_examples: int = 0   # 0: the whole dev split
+  mediapipe_python: str = ""     # a mediapipe venv's python: also write MediaPipe models
 
   def validate(self):
     if not self.output_dir:
@@ -200,6 +253,9 @@ class ExportConfig:
     if self.max_verify_examples < 0:
       raise ValueError("--max_verify_examples must be >= 0")
     saving.check_classifier_files(self.model_dir, "--model_dir")
+    if self.mediapipe_python and not os.access(self.mediapipe_python, os.X_OK):
+      raise FileNotFoundError(f"--mediapipe_python: {self.mediapipe_python} is not an "
+                              "executable (create it with `make .venv-mediapipe`)")
     return self
 
 
@@ -238,6 +294,7 @@ def export_run(config, data_config):
     entry = {"runs": {}}
     check = lambda resolver, builtin=None: verify(  # noqa: E731
         content, resolver, features, reference, examples.labels, task, variant, builtin)
+    builtin = None
     if variant.endswith("int8"):  # the builtin kernels are the reference for the delegate
       entry["runs"]["BUILTIN_WITHOUT_DEFAULT_DELEGATES"], builtin = check(_RESOLVER_ORDER[1])
       entry["runs"]["AUTO"], _ = check("AUTO", builtin)
@@ -263,6 +320,12 @@ def export_run(config, data_config):
           task, variant, seq_len, vocab, lowercase, entry["op_resolver"], task.is_regression))
       _write_atomically(path, content)
       entry.update(file=os.path.basename(path), bytes=len(content))
+      if config.mediapipe_python and task.is_pair:
+        entry["mediapipe"] = {"skipped": "MediaPipe's TextClassifier takes single sentences"}
+      elif config.mediapipe_python:
+        entry["mediapipe"] = mediapipe_export(
+            path, config.mediapipe_python, os.path.join(config.model_dir, saving.VOCAB_FILE),
+            task, examples.texts[0], reference, examples.labels, variant, builtin)
     else:
       refused.append(variant)
       entry["refused"] = "wrong outputs in every LiteRT configuration; not written"
@@ -299,7 +362,8 @@ def main(argv):
   f = flags.FLAGS
   try:
     data = _run_data_config(f.model_dir, f)
-    config = ExportConfig(f.model_dir, f.output_dir, tuple(f.variants), f.max_verify_examples)
+    config = ExportConfig(f.model_dir, f.output_dir, tuple(f.variants), f.max_verify_examples,
+                          f.mediapipe_python or "")
     report = export_run(config, data)
   except (ValueError, FileNotFoundError, RuntimeError) as e:
     sys.exit(f"error: {e}")
@@ -320,6 +384,10 @@ def define_flags(flag_values=flags.FLAGS):
                     flag_values=flag_values)
   flags.DEFINE_integer("max_verify_examples", 0, "Verify on the first N dev examples (0: all).",
                        flag_values=flag_values)
+  flags.DEFINE_string("mediapipe_python", None, "Python of a venv with mediapipe (make "
+                      ".venv-mediapipe): also write and verify <variant>.mediapipe.tflite for "
+                      "MediaPipe's TextClassifier (single-sentence tasks).",
+                      flag_values=flag_values)
   flags.mark_flags_as_required(["model_dir", "output_dir"], flag_values=flag_values)
 
 

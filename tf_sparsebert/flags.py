@@ -50,6 +50,9 @@ def define_train_flags(flag_values=flags.FLAGS):
   _define(fv, "bool", "overwrite", t.overwrite, "Replace an existing --output_dir.")
   _define(fv, "bool", "export_tflite", t.export_tflite,
           "After training, export the student to verified TFLite files in output_dir/tflite.")
+  _define(fv, "string", "mediapipe_python", t.mediapipe_python,
+          "With --export_tflite: python of a mediapipe venv (make .venv-mediapipe); also write "
+          "and verify MediaPipe TextClassifier models (single-sentence tasks).")
   _define(fv, "string", "init_checkpoint", None,
                       "Pretrained BERT: a Hugging Face BERT directory (config.json, "
                       "model.safetensors, vocab.txt) or a keras-nlp preset name.")
@@ -112,6 +115,7 @@ def train_config_from_flags(f):
       output_dir=f.output_dir or "", init_checkpoint=f.init_checkpoint or "",
       teacher_model=f.teacher_model, student_init=f.student_init, pooling=f.pooling,
       overwrite=f.overwrite, export_tflite=f.export_tflite,
+      mediapipe_python=f.mediapipe_python or "",
       data=data_config_from_flags(f),
       pruning=cfg.PruningConfig(
           target_sparsity=f.target_sparsity, begin_step=f.pruning_begin_step,

@@ -236,8 +236,9 @@ def run(config, on_start=None):
     from tf_sparsebert import export  # LiteRT is needed only here
     logging.info("Stage 4/4: TFLite export and verification")
     try:
-      export.export_run(export.ExportConfig(os.path.join(out, "student"),
-                                            os.path.join(out, "tflite")), config.data)
+      export.export_run(export.ExportConfig(
+          os.path.join(out, "student"), os.path.join(out, "tflite"),
+          mediapipe_python=config.mediapipe_python), config.data)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
       raise RuntimeError(f"stage 4 (TFLite export) failed; the trained models in {out} are "
                          f"kept: {e}") from None

@@ -1,0 +1,118 @@
+"""Latency of `.tflite` BERT classifiers in LiteRT: batch 1, every thread count and op resolver.
+
+  python -m sparsebert_lite.benchmark --models=a.tflite,b.tflite --output_json=latency.json
+
+Each (model, threads, resolver) is timed as the median of `--runs` invocations after
+`--warmup`, on the same random valid inputs, in this process (no TensorFlow loaded). A config
+is `correct` when its outputs match the reference run given by `--reference` (the dense fp32
+model with builtin kernels) to `--fp32_atol` for float models; int8 models under a delegate must
+reproduce the same file's builtin kernels to `--int8_delegate_atol`, as `tf_sparsebert.export`
+requires.
+"""
+
+import json
+import os
+import statistics
+import time
+
+import numpy as np
+from absl import app, flags
+
+from sparsebert_lite import model_file
+from sparsebert_lite.runner import SIGNATURE, make_interpreter
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", None, "The .tflite files, all with the same inputs.")
+flags.DEFINE_string("reference", None, "Outputs are compared with this model's (builtin kernels).")
+flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
+flags.DEFINE_integer("runs", 20, "Timed runs per config (the median is reported).")
+flags.DEFINE_integer("warmup", 3, "Untimed runs first.")
+flags.DEFINE_float("fp32_atol", 1e-3, "Max abs output difference of a correct float config.")
+flags.DEFINE_float("int8_delegate_atol", 1e-3,
+                   "Max abs output difference of a delegate from builtin int8 kernels.")
+flags.DEFINE_string("output_json", None, "Where to write the results.")
+
+
+def random_inputs(sequence_length, vocab_size, seed=0, fill=0.75):
+  """Valid BERT inputs: [CLS] tokens... [SEP], then padding (`fill` of the length used)."""
+  rng = np.random.default_rng(seed)
+  n = int(sequence_length * fill)
+  ids = np.zeros([1, sequence_length], np.int32)
+  ids[0, :n] = rng.integers(1000, vocab_size, n)
+  ids[0, 0], ids[0, n - 1] = 101, 102
+  mask = (np.arange(sequence_length) < n).astype(np.int32)[None]
+  return {"input_word_ids": ids, "input_mask": mask,
+          "input_type_ids": np.zeros_like(ids)}
+
+
+def time_config(content, resolver, threads, inputs, runs, warmup):
+  """(median ms, all ms, outputs) of one model/resolver/thread config, or an error string."""
+  try:
+    interpreter = make_interpreter(content, resolver, threads)
+    run = interpreter.get_signature_runner(SIGNATURE)
+    for _ in range(warmup):
+      out = run(**inputs)
+  except (RuntimeError, ValueError) as e:
+    return None, None, f"{type(e).__name__}: {str(e)[:200]}"
+  times = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    run(**inputs)
+    times.append(1000 * (time.perf_counter() - start))
+  output = np.asarray(next(iter(out.values())))
+  return statistics.median(times), times, output
+
+
+def benchmark(paths, reference, threads=(1, 2), runs=20, warmup=3, fp32_atol=1e-3,
+              int8_delegate_atol=1e-3):
+  """Times every model x threads x resolver; returns rows of results."""
+  contents = {p: open(p, "rb").read() for p in paths}
+  first = model_file.read_metadata(contents[paths[0]]) or {}
+  seq_len = first.get("sequence_length", 128)
+  inputs = random_inputs(seq_len, len(first.get("vocab", [])) or 30522)
+  ref = None
+  if reference:
+    with open(reference, "rb") as f:
+      _, _, ref = time_config(f.read(), "BUILTIN_WITHOUT_DEFAULT_DELEGATES", 1, inputs, 1, 1)
+  rows = []
+  for path, content in contents.items():
+    info = model_file.read_metadata(content) or {}
+    int8 = "int8" in os.path.basename(path)
+    builtin_out = None
+    for resolver in ("BUILTIN_WITHOUT_DEFAULT_DELEGATES", "AUTO"):
+      for n in threads:
+        median, times, out = time_config(content, resolver, n, inputs, runs, warmup)
+        row = {"model": os.path.basename(path), "bytes": len(content), "threads": n,
+               "xnnpack": resolver == "AUTO", "resolver": resolver,
+               "required_resolver": info.get("op_resolver"), "median_ms": median}
+        if median is None:
+          row.update(correct=False, error=out)
+        else:
+          row["runs_ms"] = [round(t, 3) for t in times]
+          if int8 and resolver == "AUTO" and builtin_out is not None:
+            row["max_abs_diff_vs_builtin"] = float(np.max(np.abs(out - builtin_out)))
+            row["correct"] = row["max_abs_diff_vs_builtin"] <= int8_delegate_atol
+          elif ref is not None:
+            row["max_abs_diff_vs_reference"] = float(np.max(np.abs(out - ref)))
+            row["correct"] = int8 or row["max_abs_diff_vs_reference"] <= fp32_atol
+          else:
+            row["correct"] = None
+          if resolver != "AUTO" and builtin_out is None:
+            builtin_out = out
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "runs_ms"}), flush=True)
+  return rows
+
+
+def main(argv):
+  del argv
+  rows = benchmark(FLAGS.models, FLAGS.reference, [int(t) for t in FLAGS.threads], FLAGS.runs,
+                   FLAGS.warmup, FLAGS.fp32_atol, FLAGS.int8_delegate_atol)
+  if FLAGS.output_json:
+    with open(FLAGS.output_json, "w") as f:
+      json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("models")
+  app.run(main)
