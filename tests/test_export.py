@@ -212,3 +212,33 @@ def test_mediapipe_flag_needs_export_and_an_executable(tmp_path, tiny_checkpoint
     assert proc.returncode != 0
     assert "--mediapipe_python" in proc.stderr.strip().splitlines()[-1] and match in proc.stderr
     assert not os.path.exists(tmp_path / "o")
+
+
+def test_public_export_tflite_on_a_users_model(tmp_path):
+  """`tf_sparsebert.export_tflite` on a model built in user code, run by `TextClassifier`."""
+  import tensorflow_model_optimization as tfmot
+  import tf_sparsebert
+  from tf_sparsebert.config import ModelConfig
+  from tf_sparsebert.models import bert
+  cfg = ModelConfig(vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=32,
+                    intermediate_dim=64, max_sequence_length=32)
+  student = tf_sparsebert.make_sparse_student(
+      bert.bert_classifier(bert.bert_backbone(cfg), 2), target_sparsity=0.5, block_size=(4, 1))
+  student.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+  x = {"token_ids": np.ones([2, 16], np.int32), "segment_ids": np.zeros([2, 16], np.int32),
+       "padding_mask": np.ones([2, 16], np.int32)}
+  student.fit(x, np.zeros([2]), verbose=0, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+  with open(BERT_VOCAB, encoding="utf-8") as f:
+    vocab = [line.rstrip("\n") for line in f]
+  path = str(tmp_path / "m.tflite")
+  tf_sparsebert.export_tflite(student, path, sequence_length=16, variant="sparse_fp32",
+                              vocab=vocab, task="sst2")
+  clf = TextClassifier(path)
+  ids, mask, types = clf.encoder.encode("a gripping film")
+  logits = tf_sparsebert.strip(student)({"token_ids": ids, "padding_mask": mask,
+                                         "segment_ids": types}).numpy()[0]
+  expected = np.exp(logits) / np.exp(logits).sum()
+  np.testing.assert_allclose(clf.classify("a gripping film"), expected, atol=1e-5)
+  with open(path, "rb") as f:
+    weights = model_file.fully_connected_weights(f.read())
+  assert sum(w["stored"] == "sparse" and w["read_by"] == "FULLY_CONNECTED" for w in weights) == 12

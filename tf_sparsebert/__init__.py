@@ -28,10 +28,11 @@ from tf_sparsebert.models.checkpoints import load_bert  # noqa: E402
 from tf_sparsebert.models.encoder import PrunableTransformerEncoder  # noqa: E402
 from tf_sparsebert.pruning.prune import (make_sparse_student, sparsity_report,  # noqa: E402
                                          strip)
+from tf_sparsebert.export import export_tflite  # noqa: E402
 
 __all__ = [
     "DataConfig", "DistillConfig", "Distiller", "ModelConfig", "OptimizerConfig",
     "PrunableTransformerEncoder", "PruningConfig", "TrainConfig", "bert_backbone",
-    "bert_classifier", "distillation_view", "load_bert", "make_sparse_student", "sparsity_report",
-    "strip",
+    "bert_classifier", "distillation_view", "export_tflite", "load_bert", "make_sparse_student",
+    "sparsity_report", "strip",
 ]
