@@ -47,7 +47,7 @@ def test_every_variant_is_written_verified_and_documented(block_run):
       builtin = entry["runs"]["BUILTIN_WITHOUT_DEFAULT_DELEGATES"]
       assert builtin["ok"]
       if entry["op_resolver"] == "AUTO":  # XNNPACK reproduces the builtin int8 kernels
-        assert run["max_abs_logit_diff_vs_builtin"] <= 1e-3
+        assert run["max_abs_logit_diff_vs_builtin"] <= export.DELEGATE_MAX_LOGIT_DIFF
     with open(path, "rb") as f:
       info = model_file.read_metadata(f.read())
     assert info["op_resolver"] == entry["op_resolver"]
@@ -65,7 +65,7 @@ def test_every_variant_is_written_verified_and_documented(block_run):
       assert all(w["block"] == block for w in weights if w["stored"] == "sparse"), weights
     else:
       assert entry["num_sparse_weights"] == 0
-  # XNNPACK's sparse int8 path is off (by ~0.08 here): that file must require builtin kernels.
+  # XNNPACK's per-channel sparse int8 is off (by ~0.08 here, 2.4 on MiniLM): builtin required.
   assert report["variants"]["sparse_int8"]["op_resolver"] == "BUILTIN_WITHOUT_DEFAULT_DELEGATES"
   assert report["variants"]["dense_int8"]["op_resolver"] == "AUTO"
   sizes = report["size_vs_dense_fp32"]
@@ -191,10 +191,11 @@ def test_mediapipe_text_classifier_matches_keras_on_real_sentences(sst2_run):
     if variant.endswith("fp32"):
       assert mp["max_abs_prob_diff"] <= 1e-5 and mp["max_abs_logit_diff"] <= 1e-4
     else:
-      assert mp["max_abs_logit_diff_vs_builtin"] <= 1e-3
+      assert mp["max_abs_logit_diff_vs_builtin"] <= export.DELEGATE_MAX_LOGIT_DIFF
   # MediaPipe 0.10.21 runs sparse int8 through XNNPACK, which is off: never shipped silently.
   mp = report["variants"]["sparse_int8"]["mediapipe"]
-  assert not mp["ok"] and "refused" in mp and mp["max_abs_logit_diff_vs_builtin"] > 1e-3
+  assert not mp["ok"] and "refused" in mp
+  assert mp["max_abs_logit_diff_vs_builtin"] > export.DELEGATE_MAX_LOGIT_DIFF
   assert not os.path.exists(os.path.join(out, "tflite", "sparse_int8.mediapipe.tflite"))
   # The MediaPipe file still carries our metadata: sparsebert_lite runs it too.
   clf = TextClassifier(os.path.join(out, "tflite", "sparse_fp32.mediapipe.tflite"))

@@ -33,31 +33,63 @@ from sparsebert_lite import model_file, runner  # noqa: E402
 
 from tf_sparsebert.data import glue, preprocessing  # noqa: E402
 from tf_sparsebert.models import saving  # noqa: E402
-from tf_sparsebert.pruning import prune  # noqa: E402
+from tf_sparsebert.pruning import compact, prune  # noqa: E402
 
 VARIANTS = ("sparse_fp32", "sparse_int8", "dense_fp32", "dense_int8")
+# Every variant: `[compact_]{sparse,dense}_{fp32,int8,int8_per_tensor}`. `compact_` first removes
+# the FFN neurons pruning emptied (tf_sparsebert.pruning.compact); `int8_per_tensor` quantizes
+# each weight matrix with one scale instead of one per output channel, which XNNPACK computes
+# correctly for sparse weights (its per-channel sparse int8 path is wrong).
+ALL_VARIANTS = tuple(f"{c}{s}_{q}" for c in ("", "compact_") for s in ("sparse", "dense")
+                     for q in ("fp32", "int8", "int8_per_tensor"))
+COMPACT_VARIANTS = tuple(v for v in ALL_VARIANTS if v.startswith("compact_"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """What a variant name asks of the converter."""
+  compact: bool
+  sparse: bool
+  int8: bool
+  per_tensor: bool
+
+  @classmethod
+  def parse(cls, name):
+    if name not in ALL_VARIANTS:
+      raise ValueError(f"--variants: unknown variant {name!r}; choose from {list(ALL_VARIANTS)}")
+    return cls(compact=name.startswith("compact_"), sparse="sparse_" in name,
+               int8="_int8" in name, per_tensor=name.endswith("_per_tensor"))
 FP32_LOGIT_ATOL = 1e-4
 INT8_MIN_AGREEMENT = 0.99
 INT8_MAX_METRIC_DROP = 0.5
-# A delegate must compute the same quantized model as LiteRT's reference (builtin) kernels; for
-# dense int8 XNNPACK and builtin agree to ~1e-7, XNNPACK's sparse int8 path is off by 0.08-1.0.
-DELEGATE_MAX_LOGIT_DIFF = 1e-3
+# A delegate must compute the same quantized model as LiteRT's reference (builtin) kernels. On the
+# MiniLM student XNNPACK's dense int8 differs from them by 0.004 in logits (it quantizes
+# activations its own way); its per-channel sparse int8 by 2.4, flipping 81% of MRPC labels.
+DELEGATE_MAX_LOGIT_DIFF = 0.02
 REPORT_FILE = "export_report.json"
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _RESOLVER_ORDER = ("AUTO", "BUILTIN_WITHOUT_DEFAULT_DELEGATES")
 
 
-def _optimizations(variant):
-  if variant not in VARIANTS:
-    raise ValueError(f"--variants: unknown variant {variant!r}; choose from {list(VARIANTS)}")
-  sparse, int8 = variant.startswith("sparse"), variant.endswith("int8")
-  return ([tf.lite.Optimize.DEFAULT] if int8 else []) + (
-      [tf.lite.Optimize.EXPERIMENTAL_SPARSITY] if sparse else [])
+def configure(converter, variant):
+  """Sets a `TFLiteConverter`'s optimizations for `variant` (a name of `ALL_VARIANTS`)."""
+  v = Variant.parse(variant)
+  converter.optimizations = ([tf.lite.Optimize.DEFAULT] if v.int8 else []) + (
+      [tf.lite.Optimize.EXPERIMENTAL_SPARSITY] if v.sparse else [])
+  if v.per_tensor:
+    converter._experimental_disable_per_channel = True  # noqa: SLF001 - the converter's switch
+  return converter
 
 
 def convert(model, sequence_length, variant="sparse_int8", regression=False):
-  """TFLite flatbuffer bytes of a classifier with fixed `[1, sequence_length]` int32 inputs."""
+  """TFLite flatbuffer bytes of a classifier with fixed `[1, sequence_length]` int32 inputs.
+
+  `compact_*` variants first remove the FFN neurons pruning emptied (`compact.compact`).
+  """
+  parsed = Variant.parse(variant)
   model = _stripped(model)
+  if parsed.compact:
+    model, _ = compact.compact(model)
   spec = lambda name: tf.TensorSpec([1, sequence_length], tf.int32, name=name)  # noqa: E731
 
   @tf.function(input_signature=[spec(n) for n in runner.INPUTS])
@@ -68,8 +100,7 @@ def convert(model, sequence_length, variant="sparse_int8", regression=False):
 
   converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()],
                                                               model)
-  converter.optimizations = _optimizations(variant)
-  return converter.convert()
+  return configure(converter, variant).convert()
 
 
 def _stripped(model):
@@ -93,7 +124,7 @@ def export_tflite(model, path, sequence_length=128, variant="sparse_int8", vocab
     model: a classifier from `bert_classifier`, `make_sparse_student` or `strip`.
     path: the `.tflite` file to write (written to a temporary name, then renamed).
     sequence_length: the fixed input length.
-    variant: one of `VARIANTS`.
+    variant: one of `ALL_VARIANTS`.
     vocab: the WordPiece vocabulary (list of tokens), embedded for the runner.
     lowercase: whether the tokenizer lower-cases.
     task: a GLUE task name (labels and pair/single input come from it), or None.
@@ -179,7 +210,7 @@ def compare(outputs, reference, labels, task, variant, builtin=None):
             "max_abs_prob_diff": float(np.max(np.abs(outputs - reference))),
             "label_agreement": agreement, "metrics": ours,
             "metric_drop": keras_metric["main"] - ours["main"]}
-  if variant.endswith("fp32"):
+  if not Variant.parse(variant).int8:
     result["ok"] = bool(diff <= FP32_LOGIT_ATOL)
   else:
     result["ok"] = bool((agreement is None or agreement >= INT8_MIN_AGREEMENT)
@@ -249,7 +280,7 @@ class ExportConfig:
     if not self.output_dir:
       raise ValueError("--output_dir is required")
     for v in self.variants:
-      _optimizations(v)
+      Variant.parse(v)
     if self.max_verify_examples < 0:
       raise ValueError("--max_verify_examples must be >= 0")
     saving.check_classifier_files(self.model_dir, "--model_dir")
@@ -287,6 +318,8 @@ def export_run(config, data_config):
                          "int8_min_label_agreement": INT8_MIN_AGREEMENT,
                          "int8_max_metric_drop": INT8_MAX_METRIC_DROP},
             "sparsity": prune.sparsity_report(model), "variants": {}}
+  if any(v.startswith("compact_") for v in config.variants):
+    report["compaction"] = compact.compact(model)[1]
   refused = []
   for variant in config.variants:
     logging.info("Converting %s", variant)
@@ -295,7 +328,7 @@ def export_run(config, data_config):
     check = lambda resolver, builtin=None: verify(  # noqa: E731
         content, resolver, features, reference, examples.labels, task, variant, builtin)
     builtin = None
-    if variant.endswith("int8"):  # the builtin kernels are the reference for the delegate
+    if Variant.parse(variant).int8:  # the builtin kernels are the reference for the delegate
       entry["runs"]["BUILTIN_WITHOUT_DEFAULT_DELEGATES"], builtin = check(_RESOLVER_ORDER[1])
       entry["runs"]["AUTO"], _ = check("AUTO", builtin)
     else:
@@ -380,7 +413,9 @@ def define_flags(flag_values=flags.FLAGS):
                       "flags default to the run's config.json.", flag_values=flag_values)
   flags.DEFINE_string("output_dir", None, "Where the .tflite files and export_report.json go.",
                       flag_values=flag_values)
-  flags.DEFINE_list("variants", list(VARIANTS), f"Any of {list(VARIANTS)}.",
+  flags.DEFINE_list("variants", list(VARIANTS), "Any of [compact_]{sparse,dense}_{fp32,int8,"
+                    "int8_per_tensor} (compact_: emptied FFN neurons removed first, exact; "
+                    "int8_per_tensor: one weight scale per matrix).",
                     flag_values=flag_values)
   flags.DEFINE_integer("max_verify_examples", 0, "Verify on the first N dev examples (0: all).",
                        flag_values=flag_values)
