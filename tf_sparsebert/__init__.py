@@ -26,6 +26,7 @@ from tf_sparsebert.models.bert import (bert_backbone, bert_classifier,  # noqa: 
                                        distillation_view)
 from tf_sparsebert.models.checkpoints import load_bert  # noqa: E402
 from tf_sparsebert.models.encoder import PrunableTransformerEncoder  # noqa: E402
+from tf_sparsebert.models.hf_export import save_hf  # noqa: E402
 from tf_sparsebert.pruning.prune import (make_sparse_student, sparsity_report,  # noqa: E402
                                          strip)
 from tf_sparsebert.export import export_tflite  # noqa: E402
@@ -34,5 +35,5 @@ __all__ = [
     "DataConfig", "DistillConfig", "Distiller", "ModelConfig", "OptimizerConfig",
     "PrunableTransformerEncoder", "PruningConfig", "TrainConfig", "bert_backbone",
     "bert_classifier", "distillation_view", "export_tflite", "load_bert", "make_sparse_student",
-    "sparsity_report", "strip",
+    "save_hf", "sparsity_report", "strip",
 ]

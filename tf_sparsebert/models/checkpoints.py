@@ -143,9 +143,10 @@ def hf_weight_map(config, backbone):
         (f"{p}.output.dense.bias", layer._feedforward_output_dense.bias, None),
         *ln(f"{p}.output.LayerNorm", layer._feedforward_layer_norm),
     ]
-  pooler = backbone.get_layer("pooled_dense")
-  pairs += [("pooler.dense.weight", pooler.kernel, lambda w: w.T),
-            ("pooler.dense.bias", pooler.bias, None)]
+  if "pooled_dense" in [layer.name for layer in backbone.layers]:  # absent: mean-pooled head
+    pooler = backbone.get_layer("pooled_dense")
+    pairs += [("pooler.dense.weight", pooler.kernel, lambda w: w.T),
+              ("pooler.dense.bias", pooler.bias, None)]
   return pairs
 
 
