@@ -192,3 +192,28 @@ def test_bad_block_size():
     tf_sparsebert.make_sparse_student(_classifier(), target_sparsity=0.5, block_size=(0, 1))
   with pytest.raises(ValueError, match="--pruning_block_size"):
     PruningConfig(block_size=(16,)).validate()
+
+
+@pytest.mark.parametrize("kind", ["backbone", "classifier"])
+def test_make_sparse_student_from_a_users_keras_nlp_model(kind):
+  """A keras-nlp 0.12 BertBackbone / BertClassifier built from a config: same outputs, prunable."""
+  keras.utils.set_random_seed(1)
+  backbone = keras_nlp.models.BertBackbone(vocabulary_size=40, num_layers=2, num_heads=2,
+                                           hidden_dim=32, intermediate_dim=64,
+                                           max_sequence_length=32)
+  model = backbone if kind == "backbone" else keras_nlp.models.BertClassifier(
+      backbone=backbone, num_classes=3, preprocessor=None)
+  before = [w.numpy().copy() for w in model.weights]
+  student = tf_sparsebert.make_sparse_student(model, target_sparsity=0.5)
+  x = _inputs()
+  ours, theirs = student(x), model(x)
+  if kind == "backbone":
+    ours, theirs = ours["sequence_output"], theirs["sequence_output"]
+  np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
+  assert len(bert.encoder_layers(student)) == 2
+  if kind == "classifier":
+    _train_pruned(student, 2)
+    report = tf_sparsebert.sparsity_report(tf_sparsebert.strip(student))
+    assert all(abs(r["sparsity"] - 0.5) <= 0.005 for r in report["kernels"])
+  for a, b in zip(before, model.weights):  # the user's model is untouched
+    np.testing.assert_array_equal(a, b.numpy())

@@ -7,6 +7,7 @@ import keras_nlp
 import numpy as np
 
 from tf_sparsebert.config import ModelConfig
+from tf_sparsebert.models import tf_checkpoints
 from tf_sparsebert.models.bert import bert_backbone, encoder_layers
 
 HF_FILES = ("config.json", "model.safetensors", "vocab.txt")
@@ -160,8 +161,12 @@ def _legacy_layer_norm_names(tensors):
 
 
 def load_hf_weights(backbone, config, path):
-  """Assigns every tensor of `<path>/model.safetensors` to `backbone`, checking each shape."""
-  tensors, st_path = _read_safetensors(path)
+  """Assigns every tensor of `<path>/model.safetensors` (or, for a google-research BERT
+  directory, of `bert_model.ckpt`) to `backbone`, checking each shape."""
+  if tf_checkpoints.is_google_dir(path):
+    tensors, st_path = tf_checkpoints.read_google_tensors(path)
+  else:
+    tensors, st_path = _read_safetensors(path)
   tensors = _legacy_layer_norm_names(tensors)
   values = []
   for name, variable, transform in hf_weight_map(config, backbone):
@@ -202,8 +207,9 @@ def load_bert(path, sequence_length=None):
 
   Args:
     path: a Hugging Face BERT directory (`config.json`, `model.safetensors`, `vocab.txt`;
-      `.bin` pickles are never loaded), or a keras-nlp preset name such as `"bert_base_en"`
-      (downloaded by keras-nlp; needs internet).
+      `.bin` pickles are never loaded), a google-research/bert TensorFlow checkpoint directory
+      (`bert_config.json`, `bert_model.ckpt.*`, `vocab.txt`), or a keras-nlp preset name such as
+      `"bert_base_en"` (downloaded by keras-nlp; needs internet).
     sequence_length: the preprocessor's packed length (default: the model's maximum).
 
   Returns:
@@ -230,9 +236,13 @@ def model_config_of(path):
   """
   if is_hf_dir(path):
     return read_hf_config(path)
+  if tf_checkpoints.is_google_dir(path):
+    return tf_checkpoints.read_google_config(path)
   if os.path.exists(path):
     raise FileNotFoundError(f"--init_checkpoint: {path} is not a Hugging Face BERT directory "
-                            f"(it needs {', '.join(HF_FILES)}).")
+                            f"(it needs {', '.join(HF_FILES)}) nor a google-research BERT "
+                            f"directory ({tf_checkpoints.GOOGLE_CONFIG}, "
+                            f"{tf_checkpoints.GOOGLE_CHECKPOINT}.*, vocab.txt).")
   return None
 
 

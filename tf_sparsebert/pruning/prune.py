@@ -16,6 +16,28 @@ def _unwrap(layer):
   return layer.layer if isinstance(layer, pruning_wrapper.PruneLowMagnitude) else layer
 
 
+def from_keras_nlp(model):
+  """A keras-nlp 0.12 `BertBackbone`/`BertClassifier` as our model (weights copied); else `model`.
+
+  keras-nlp's `TransformerEncoder` is not a tfmot `PrunableLayer`, so its BERTs are rebuilt from
+  `PrunableTransformerEncoder`s with the same layer names and weights (outputs are equal).
+  """
+  import keras_nlp
+  from tf_sparsebert.models.bert import bert_classifier
+  from tf_sparsebert.models.checkpoints import from_keras_nlp_backbone
+  if isinstance(model, keras_nlp.models.BertClassifier):
+    if model.activation not in (None, keras.activations.linear):
+      raise ValueError("make_sparse_student needs a BertClassifier that outputs logits "
+                       f"(activation=None), got activation={model.activation.__name__}")
+    backbone, _ = from_keras_nlp_backbone(model.backbone)
+    classifier = bert_classifier(backbone, model.num_classes, dropout=model.dropout, pooling="cls")
+    classifier.get_layer("logits").set_weights(model.get_layer("logits").get_weights())
+    return classifier
+  if isinstance(model, keras_nlp.models.BertBackbone):
+    return from_keras_nlp_backbone(model)[0]
+  return model
+
+
 def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(1, 1)):
   """Returns a trainable copy of `model` whose encoder kernels are pruned while it trains.
 
@@ -32,7 +54,8 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
   ```
 
   Args:
-    model: a classifier or backbone built by `bert_classifier`/`bert_backbone`/`load_bert`.
+    model: a classifier or backbone built by `bert_classifier`/`bert_backbone`/`load_bert`, or a
+      keras-nlp 0.12 `BertBackbone`/`BertClassifier` (built from a config or a preset).
     target_sparsity: constant sparsity from the first step, if `schedule` is not given.
     schedule: a tfmot `PruningSchedule`.
     block_size: `(rows, cols)` blocks of each kernel's `[in, out]` matrix view that are kept or
@@ -48,6 +71,7 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
   block_size = tuple(int(b) for b in block_size)
   if len(block_size) != 2 or min(block_size) < 1:
     raise ValueError(f"block_size must be two positive integers, got {block_size}")
+  model = from_keras_nlp(model)
   encoder_layers(model)  # raises a clear error if there is nothing to prune
 
   def clone(layer):
