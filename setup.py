@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "scikit-learn",
     "scipy",
     "tokenizers",  # the on-device runner's WordPiece (sparsebert_lite imports no TensorFlow)
+    "matplotlib",  # sparsity heat maps and training curves (TensorBoard images, report)
 ]
 
 setuptools.setup(

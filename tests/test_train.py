@@ -151,3 +151,34 @@ def test_regression_task_end_to_end(tmp_path, tiny_checkpoint_bert_vocab):
   assert np.isfinite(result["student"]["pearson"])
   with open(os.path.join(out, "sparsity.json")) as f:
     assert all(abs(r["sparsity"] - 0.5) <= 0.005 for r in json.load(f)["kernels"])
+
+
+def _summaries(directory):
+  """{tag: [(step, value or image bytes)]} of every event file under `directory`."""
+  import glob
+  import tensorflow as tf
+  out = {}
+  for path in glob.glob(os.path.join(directory, "**", "events.out.tfevents.*"), recursive=True):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        tensor = tf.make_ndarray(value.tensor) if value.HasField("tensor") else value.simple_value
+        out.setdefault(value.tag, []).append((event.step, tensor))
+  return out
+
+
+def test_tensorboard_has_loss_parts_sparsity_lr_dev_metrics_and_image(tiny_run):
+  student = _summaries(os.path.join(tiny_run, "logs", "student"))
+  for tag in ("epoch_kd_loss", "epoch_ce_loss", "epoch_hidden_loss", "epoch_attention_loss",
+              "epoch_sparsity", "epoch_learning_rate", "dev/accuracy", "dev/f1",
+              "sparsity/overall", "sparsity/per_kernel"):
+    assert tag in student, (tag, sorted(student))
+  assert [step for step, _ in student["dev/f1"]] == [1, 2]
+  with open(os.path.join(tiny_run, "metrics.json")) as f:
+    final = json.load(f)["student"]
+  # The last epoch's dev metric is the stripped student's (stripping changes nothing).
+  assert float(student["dev/f1"][-1][1]) == pytest.approx(final["f1"], abs=1e-4)
+  assert float(student["sparsity/overall"][-1][1]) == pytest.approx(0.9, abs=0.005)
+  image = student["sparsity/per_kernel"][-1][1]  # [width, height, encoded png]
+  assert image[2][:8] == b"\x89PNG\r\n\x1a\n"
+  teacher = _summaries(os.path.join(tiny_run, "logs", "teacher"))
+  assert "dev/f1" in teacher and "epoch_learning_rate" in teacher

@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
 from tf_sparsebert import evaluate as evaluation
+from tf_sparsebert.callbacks import DevMetrics
 from tf_sparsebert.data import augment, glue, preprocessing
 from tf_sparsebert.distill.distiller import Distiller
 from tf_sparsebert.models import bert, checkpoints, saving
@@ -133,8 +134,15 @@ def fine_tune_teacher(config, p, log_dir):
   timer = EpochTimer()
   teacher.fit(p.train_ds, epochs=config.teacher_optimizer.epochs,
               validation_data=p.dev_ds, verbose=2 if os.environ.get("CI") else 1,
-              callbacks=[timer, keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher"))])
+              callbacks=[timer, keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher")),
+                         _dev_metrics(config, p, teacher, os.path.join(log_dir, "teacher", "dev"))])
   return teacher, timer.seconds
+
+
+def _dev_metrics(config, p, model, log_dir, sparsity_image=False):
+  """TensorBoard: the task's dev metrics per epoch (and the per-kernel sparsity image)."""
+  return DevMetrics(model, p.dev_features, p.dev.labels, p.task, log_dir,
+                    config.data.eval_batch_size, config.data.bucket_width, sparsity_image)
 
 
 def make_student(config, p, teacher):
@@ -162,6 +170,8 @@ def distill_student(config, p, teacher, log_dir):
                 validation_data=p.dev_ds, verbose=2 if os.environ.get("CI") else 1,
                 callbacks=[tfmot.sparsity.keras.UpdatePruningStep(),
                            tfmot.sparsity.keras.PruningSummaries(os.path.join(log_dir, "student")),
+                           _dev_metrics(config, p, student, os.path.join(log_dir, "student", "dev"),
+                                        sparsity_image=True),
                            timer])
   return student, timer.seconds
 
