@@ -182,3 +182,21 @@ def test_tensorboard_has_loss_parts_sparsity_lr_dev_metrics_and_image(tiny_run):
   assert image[2][:8] == b"\x89PNG\r\n\x1a\n"
   teacher = _summaries(os.path.join(tiny_run, "logs", "teacher"))
   assert "dev/f1" in teacher and "epoch_learning_rate" in teacher
+
+
+def test_report_cli_writes_markdown_html_and_figures(tiny_run, tmp_path):
+  out = tmp_path / "report"
+  proc = _cli("tf_sparsebert.report", tiny_run, f"--output_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  files = set(os.listdir(out))
+  assert {"report.md", "report.html", "sparsity.png", "student_losses.png", "student_dev.png",
+          "teacher_dev.png"} <= files, files
+  for name in files - {"report.md", "report.html"}:
+    assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  with open(os.path.join(tiny_run, "metrics.json")) as f:
+    metrics = json.load(f)
+  md = (out / "report.md").read_text()
+  assert f"| student | {metrics['student']['accuracy']:.2f} | {metrics['student']['f1']:.2f} |" in md
+  assert "<table" in (out / "report.html").read_text()
+  proc = _cli("tf_sparsebert.report", str(tmp_path), f"--output_dir={tmp_path}/r2")
+  assert proc.returncode != 0 and "not a finished tf_sparsebert run" in proc.stderr

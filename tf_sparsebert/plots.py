@@ -36,9 +36,11 @@ def sparsity_heatmap(report, title="Sparsity per encoder kernel"):
   return fig
 
 
-def curves(series, title, ylabel):
+def curves(series, title, ylabel, log_scale=False):
   """Line plot of `{name: [(step, value), ...]}`."""
   fig, ax = plt.subplots(figsize=(7, 3.5))
+  if log_scale:
+    ax.set_yscale("log")
   for name, points in sorted(series.items()):
     if points:
       steps, values = zip(*points)
