@@ -9,6 +9,7 @@ import pytest
 from safetensors.numpy import load_file
 
 import tf_sparsebert
+import keras_nlp
 from tf_sparsebert.models import checkpoints
 from conftest import SMALL_VOCAB, write_tiny_checkpoint
 
@@ -133,3 +134,33 @@ def test_keras_nlp_backbone_conversion_keeps_outputs():
   a, b = source(x), ours(x)
   for key in ("sequence_output", "pooled_output"):
     np.testing.assert_allclose(a[key].numpy(), b[key].numpy(), atol=1e-5)
+
+
+def write_keras_nlp_preset(path, backbone, vocab):
+  """A local keras-nlp preset directory, as keras-nlp lays it out (metadata, configs, weights)."""
+  import tensorflow as tf
+  os.makedirs(os.path.join(path, "assets", "tokenizer"), exist_ok=True)
+  tokenizer = keras_nlp.models.BertTokenizer(vocabulary=vocab, lowercase=True)
+  with open(os.path.join(path, "metadata.json"), "w") as f:
+    json.dump({"keras_version": tf.__version__, "keras_nlp_version": keras_nlp.__version__}, f)
+  with open(os.path.join(path, "config.json"), "w") as f:
+    json.dump(tf.keras.saving.serialize_keras_object(backbone), f)
+  backbone.save_weights(os.path.join(path, "model.weights.h5"))
+  with open(os.path.join(path, "tokenizer.json"), "w") as f:
+    json.dump(tf.keras.saving.serialize_keras_object(tokenizer), f)
+  with open(os.path.join(path, "assets", "tokenizer", "vocabulary.txt"), "w") as f:
+    f.write("\n".join(vocab) + "\n")
+  return path
+
+
+def test_local_keras_nlp_preset_directory(tmp_path):
+  source = keras_nlp.models.BertBackbone(vocabulary_size=len(SMALL_VOCAB), num_layers=2,
+                                         num_heads=2, hidden_dim=16, intermediate_dim=32,
+                                         max_sequence_length=32)
+  preset = write_keras_nlp_preset(str(tmp_path / "preset"), source, SMALL_VOCAB)
+  assert checkpoints.model_config_of(preset) is None
+  backbone, preprocessor = tf_sparsebert.load_bert(preset, sequence_length=12)
+  x = preprocessor(np.array(["the cat sat on the mat ."]))
+  np.testing.assert_allclose(backbone(x)["sequence_output"].numpy(),
+                             source(x)["sequence_output"].numpy(), atol=1e-5)
+  assert len(tf_sparsebert.make_sparse_student(backbone, target_sparsity=0.5).layers) > 0

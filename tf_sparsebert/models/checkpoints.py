@@ -15,8 +15,20 @@ _HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_approximate",
                    "gelu_pytorch_tanh": "gelu_approximate"}
 
 
+def is_keras_nlp_preset_dir(path):
+  """A local keras-nlp preset (metadata.json, config.json of a serialized backbone, weights)."""
+  if not (os.path.isdir(path) and os.path.isfile(os.path.join(path, "metadata.json"))):
+    return False
+  try:
+    with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
+      return "class_name" in json.load(f)
+  except (OSError, ValueError):
+    return False
+
+
 def is_hf_dir(path):
-  return os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json"))
+  return (os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json"))
+          and not is_keras_nlp_preset_dir(path))
 
 
 def _require_file(path, what):
@@ -208,8 +220,8 @@ def load_bert(path, sequence_length=None):
   Args:
     path: a Hugging Face BERT directory (`config.json`, `model.safetensors`, `vocab.txt`;
       `.bin` pickles are never loaded), a google-research/bert TensorFlow checkpoint directory
-      (`bert_config.json`, `bert_model.ckpt.*`, `vocab.txt`), or a keras-nlp preset name such as
-      `"bert_base_en"` (downloaded by keras-nlp; needs internet).
+      (`bert_config.json`, `bert_model.ckpt.*`, `vocab.txt`), or a keras-nlp preset: a name such
+      as `"bert_base_en"` (downloaded by keras-nlp; needs internet) or a local preset directory.
     sequence_length: the preprocessor's packed length (default: the model's maximum).
 
   Returns:
@@ -231,9 +243,11 @@ def load_bert(path, sequence_length=None):
 def model_config_of(path):
   """The `ModelConfig` of a checkpoint given to `load_bert` (without loading weights).
 
-  Returns None for a name that is not a path (a keras-nlp preset); raises for a path that is not
-  a Hugging Face BERT directory.
+  Returns None for a keras-nlp preset (a name, or a local preset directory); raises for a path
+  that is none of the supported layouts.
   """
+  if is_keras_nlp_preset_dir(path):
+    return None
   if is_hf_dir(path):
     return read_hf_config(path)
   if tf_checkpoints.is_google_dir(path):
