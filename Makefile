@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 
 MEDIAPIPE_VENV ?= .venv-mediapipe
 
-.PHONY: train test test-slow
+.PHONY: train test test-slow bazel-test
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,11 @@ test: $(VENV)/.installed $(MEDIAPIPE_VENV)/.installed
 # Slow tests on the real MiniLM checkpoint.
 test-slow: $(VENV)/.installed
 	$(PY) -m pytest -q -m slow tests
+
+# Bazel: build every target and run the unit tests with the venv's interpreter and packages.
+# Needs Debian's bazel-bootstrap (installed here with apt if missing).
+bazel-test: $(VENV)/.installed
+	command -v bazel >/dev/null || apt-get install -y -q bazel-bootstrap
+	bazel build //... --python_path=$(CURDIR)/$(PY)
+	bazel test //... --python_path=$(CURDIR)/$(PY) \
+	    --test_env=PYTHONPATH=$(CURDIR)/$(VENV)/lib/python3.11/site-packages
