@@ -1,5 +1,7 @@
 """absl flag definitions and their conversion to config dataclasses (the only reader of FLAGS)."""
 
+import os
+
 from absl import flags
 
 from tf_sparsebert import config as cfg
@@ -126,3 +128,26 @@ def train_config_from_flags(f):
                                 temperature=f.temperature),
       teacher_optimizer=optimizers["teacher"], student_optimizer=optimizers["student"])
   return config.validate()
+
+
+def check_flagfiles(argv):
+  """Raises a clear error for a missing or self-including `--flagfile` in `argv`.
+
+  absl warns about a circular flagfile and silently skips it; a run must not start with half
+  of its flags missing.
+  """
+  def visit(path, chain):
+    real = os.path.realpath(path)
+    if real in chain:
+      raise ValueError(f"--flagfile: {path} includes itself (via {' -> '.join(chain)})")
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"--flagfile: {path} does not exist")
+    with open(path, encoding="utf-8") as f:
+      for line in f:
+        line = line.strip()
+        if line.startswith("--flagfile="):  # absl reads nested paths as given (from the cwd)
+          visit(line.split("=", 1)[1], chain + [real])
+
+  for arg in argv[1:]:
+    if arg.startswith("--flagfile="):
+      visit(arg.split("=", 1)[1], [])

@@ -134,8 +134,10 @@ def fine_tune_teacher(config, p, log_dir):
   timer = EpochTimer()
   teacher.fit(p.train_ds, epochs=config.teacher_optimizer.epochs,
               validation_data=p.dev_ds, verbose=2 if os.environ.get("CI") else 1,
-              callbacks=[timer, keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher")),
+              callbacks=[keras.callbacks.TerminateOnNaN(), timer,
+                         keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher")),
                          _dev_metrics(config, p, teacher, os.path.join(log_dir, "teacher", "dev"))])
+  _check_finite(teacher, teacher, "stage 1 (teacher)", "--teacher_learning_rate")
   return teacher, timer.seconds
 
 
@@ -168,12 +170,22 @@ def distill_student(config, p, teacher, log_dir):
   timer = EpochTimer()
   distiller.fit(p.student_ds, epochs=config.student_optimizer.epochs,
                 validation_data=p.dev_ds, verbose=2 if os.environ.get("CI") else 1,
-                callbacks=[tfmot.sparsity.keras.UpdatePruningStep(),
+                callbacks=[keras.callbacks.TerminateOnNaN(),
+                           tfmot.sparsity.keras.UpdatePruningStep(),
                            tfmot.sparsity.keras.PruningSummaries(os.path.join(log_dir, "student")),
                            _dev_metrics(config, p, student, os.path.join(log_dir, "student", "dev"),
                                         sparsity_image=True),
                            timer])
+  _check_finite(distiller, student, "stage 2 (student)", "--student_learning_rate")
   return student, timer.seconds
+
+
+def _check_finite(fitted, model, stage, flag):
+  """Raises if the loss became NaN/inf (TerminateOnNaN stopped `fitted`) or `model` diverged."""
+  if fitted.stop_training or not all(np.isfinite(w.numpy()).all()
+                                     for w in model.trainable_weights):
+    raise RuntimeError(f"{stage} failed: the loss became NaN/inf and training stopped; lower "
+                       f"{flag} (earlier stages' outputs are kept)")
 
 
 def _write_json(path, data):
@@ -268,5 +280,9 @@ def main(argv):
 
 if __name__ == "__main__":
   from tf_sparsebert import flags as tsb_flags
+  try:
+    tsb_flags.check_flagfiles(sys.argv)
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
   tsb_flags.define_train_flags()
   app.run(main)
