@@ -200,3 +200,23 @@ def test_report_cli_writes_markdown_html_and_figures(tiny_run, tmp_path):
   assert "<table" in (out / "report.html").read_text()
   proc = _cli("tf_sparsebert.report", str(tmp_path), f"--output_dir={tmp_path}/r2")
   assert proc.returncode != 0 and "not a finished tf_sparsebert run" in proc.stderr
+
+
+def test_same_seed_and_flags_give_the_same_masks_and_metrics(tiny_run, tiny_checkpoint_bert_vocab,
+                                                             tmp_path):
+  out = str(tmp_path / "again")
+  proc = _cli("tf_sparsebert.train", "--flagfile=configs/tiny.flags",
+              f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  for name in ("metrics.json", "sparsity.json"):
+    with open(os.path.join(tiny_run, name)) as f, open(os.path.join(out, name)) as g:
+      first, second = json.load(f), json.load(g)
+    first.pop("timing", None)
+    second.pop("timing", None)
+    assert first == second, name
+  from tf_sparsebert.models import saving
+  a = saving.load_classifier(os.path.join(tiny_run, "student"))
+  b = saving.load_classifier(os.path.join(out, "student"))
+  for wa, wb in zip(a.weights, b.weights):
+    np.testing.assert_array_equal(wa.numpy() == 0, wb.numpy() == 0, err_msg=wa.name)  # masks
+    np.testing.assert_array_equal(wa.numpy(), wb.numpy(), err_msg=wa.name)
