@@ -47,6 +47,38 @@ class ModelConfig:
       _check(0.0 <= getattr(self, name) < 1.0, name, "must be in [0, 1)")
     return self
 
+  @classmethod
+  def from_bert_json(cls, fields, config_path, activations):
+    """From the fields HF `config.json` and Google's `bert_config.json` share.
+
+    `activations` maps the file's `hidden_act` names to ours (the two files mean different GELUs
+    by "gelu"). Errors name `config_path` and `--init_checkpoint`.
+    """
+    where = f"--init_checkpoint: {config_path}"
+    act = fields.get("hidden_act", "gelu")
+    if act not in activations:
+      raise ValueError(f"{where}: unsupported hidden_act {act!r}")
+    if fields.get("position_embedding_type", "absolute") != "absolute":
+      raise ValueError(f"{where}: only absolute position embeddings.")
+    try:
+      config = cls(
+          vocabulary_size=int(fields["vocab_size"]), num_layers=int(fields["num_hidden_layers"]),
+          num_heads=int(fields["num_attention_heads"]), hidden_dim=int(fields["hidden_size"]),
+          intermediate_dim=int(fields["intermediate_size"]),
+          max_sequence_length=int(fields.get("max_position_embeddings", 512)),
+          num_segments=int(fields.get("type_vocab_size", 2)),
+          dropout=float(fields.get("hidden_dropout_prob", 0.1)),
+          attention_dropout=float(fields.get("attention_probs_dropout_prob", 0.1)),
+          layer_norm_epsilon=float(fields.get("layer_norm_eps", 1e-12)),
+          initializer_range=float(fields.get("initializer_range", 0.02)),
+          activation=activations[act])
+    except KeyError as e:
+      raise ValueError(f"--init_checkpoint: {config_path} lacks the field {e}") from None
+    try:
+      return config.validate()
+    except ValueError as e:
+      raise ValueError(f"{where}: {e}") from None
+
 
 @dataclasses.dataclass
 class DataConfig:

@@ -161,12 +161,6 @@ def _write_atomically(path, content):
   os.replace(tmp, path)
 
 
-def _centered_log(p):
-  """Logits up to the constant softmax removes, from probabilities (fp32 keeps these exact)."""
-  logp = np.log(np.maximum(p, 1e-38))
-  return logp - logp.mean(axis=-1, keepdims=True)
-
-
 def verify(content, op_resolver, features, reference, labels, task, variant, builtin=None):
   """Runs `content` in LiteRT with `op_resolver` on `features` and compares with Keras.
 
@@ -198,12 +192,10 @@ def verify(content, op_resolver, features, reference, labels, task, variant, bui
 
 def compare(outputs, reference, labels, task, variant, builtin=None):
   """Parity figures of a runtime's `outputs` against Keras' `reference`, with `"ok"`."""
-  if task.is_regression:
-    diff = float(np.max(np.abs(outputs - reference)))
-    agreement = None
-  else:
-    diff = float(np.max(np.abs(_centered_log(outputs) - _centered_log(reference))))
-    agreement = float(np.mean(outputs.argmax(-1) == reference.argmax(-1)))
+  center = (lambda x: x) if task.is_regression else lite_metrics.centered_logits
+  diff = float(np.max(np.abs(center(outputs) - center(reference))))
+  agreement = None if task.is_regression else float(
+      np.mean(outputs.argmax(-1) == reference.argmax(-1)))
   ours = lite_metrics.compute_metrics(task, labels, outputs)
   keras_metric = lite_metrics.compute_metrics(task, labels, reference)
   result = {"max_abs_logit_diff" if not task.is_regression else "max_abs_score_diff": diff,
@@ -216,7 +208,6 @@ def compare(outputs, reference, labels, task, variant, builtin=None):
     result["ok"] = bool((agreement is None or agreement >= INT8_MIN_AGREEMENT)
                         and abs(result["metric_drop"]) <= INT8_MAX_METRIC_DROP)
     if builtin is not None:
-      center = (lambda x: x) if task.is_regression else _centered_log
       result["max_abs_logit_diff_vs_builtin"] = float(np.max(np.abs(center(outputs)
                                                                     - center(builtin))))
       result["ok"] = result["ok"] and result["max_abs_logit_diff_vs_builtin"] <= (

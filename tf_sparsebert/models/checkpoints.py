@@ -50,29 +50,7 @@ def read_hf_config(path):
   if hf.get("model_type", "bert") != "bert":
     raise ValueError(f"--init_checkpoint: {config_path} has model_type {hf['model_type']!r}; "
                      "only BERT checkpoints are supported.")
-  act = hf.get("hidden_act", "gelu")
-  if act not in _HF_ACTIVATIONS:
-    raise ValueError(f"--init_checkpoint: {config_path}: unsupported hidden_act {act!r}")
-  if hf.get("position_embedding_type", "absolute") != "absolute":
-    raise ValueError(f"--init_checkpoint: {config_path}: only absolute position embeddings.")
-  try:
-    config = ModelConfig(
-        vocabulary_size=int(hf["vocab_size"]), num_layers=int(hf["num_hidden_layers"]),
-        num_heads=int(hf["num_attention_heads"]), hidden_dim=int(hf["hidden_size"]),
-        intermediate_dim=int(hf["intermediate_size"]),
-        max_sequence_length=int(hf.get("max_position_embeddings", 512)),
-        num_segments=int(hf.get("type_vocab_size", 2)),
-        dropout=float(hf.get("hidden_dropout_prob", 0.1)),
-        attention_dropout=float(hf.get("attention_probs_dropout_prob", 0.1)),
-        layer_norm_epsilon=float(hf.get("layer_norm_eps", 1e-12)),
-        initializer_range=float(hf.get("initializer_range", 0.02)),
-        activation=_HF_ACTIVATIONS[act])
-  except KeyError as e:
-    raise ValueError(f"--init_checkpoint: {config_path} lacks the field {e}") from None
-  try:
-    return config.validate()
-  except ValueError as e:
-    raise ValueError(f"--init_checkpoint: {config_path}: {e}") from None
+  return ModelConfig.from_bert_json(hf, config_path, _HF_ACTIVATIONS)
 
 
 def read_lowercase(path):

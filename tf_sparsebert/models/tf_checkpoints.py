@@ -9,6 +9,7 @@ import re
 
 from tf_sparsebert.config import ModelConfig
 
+
 GOOGLE_CONFIG = "bert_config.json"
 GOOGLE_CHECKPOINT = "bert_model.ckpt"
 # google-research/bert's "gelu" is the tanh approximation.
@@ -28,26 +29,7 @@ def read_google_config(path):
       g = json.load(f)
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise ValueError(f"--init_checkpoint: {config_path} is not valid JSON: {e}") from None
-  act = g.get("hidden_act", "gelu")
-  if act not in _ACTIVATIONS:
-    raise ValueError(f"--init_checkpoint: {config_path}: unsupported hidden_act {act!r}")
-  try:
-    config = ModelConfig(
-        vocabulary_size=int(g["vocab_size"]), num_layers=int(g["num_hidden_layers"]),
-        num_heads=int(g["num_attention_heads"]), hidden_dim=int(g["hidden_size"]),
-        intermediate_dim=int(g["intermediate_size"]),
-        max_sequence_length=int(g.get("max_position_embeddings", 512)),
-        num_segments=int(g.get("type_vocab_size", 2)),
-        dropout=float(g.get("hidden_dropout_prob", 0.1)),
-        attention_dropout=float(g.get("attention_probs_dropout_prob", 0.1)),
-        initializer_range=float(g.get("initializer_range", 0.02)),
-        activation=_ACTIVATIONS[act])
-  except KeyError as e:
-    raise ValueError(f"--init_checkpoint: {config_path} lacks the field {e}") from None
-  try:
-    return config.validate()
-  except ValueError as e:
-    raise ValueError(f"--init_checkpoint: {config_path}: {e}") from None
+  return ModelConfig.from_bert_json(g, config_path, _ACTIVATIONS)
 
 
 def hf_name(google_name):

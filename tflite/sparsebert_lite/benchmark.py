@@ -20,6 +20,7 @@ import numpy as np
 from absl import app, flags
 
 from sparsebert_lite import model_file
+from sparsebert_lite.metrics import centered_logits
 from sparsebert_lite.runner import SIGNATURE, make_interpreter
 
 FLAGS = flags.FLAGS
@@ -58,19 +59,13 @@ def _prepare(content, resolver, threads, inputs, warmup):
   except (RuntimeError, ValueError) as e:
     return None, f"{type(e).__name__}: {str(e)[:200]}"
   run.interpreter_ref = interpreter  # keep it alive with the runner
-  return run, _logits(np.asarray(next(iter(out.values()))))
+  return run, centered_logits(next(iter(out.values())))
 
 
 def _time_once(run, inputs):
   start = time.perf_counter()
   run(**inputs)
   return 1000 * (time.perf_counter() - start)
-
-
-def _logits(probabilities):
-  """Logits up to softmax's constant (outputs are probabilities)."""
-  logp = np.log(np.maximum(probabilities, 1e-38))
-  return logp - logp.mean(axis=-1, keepdims=True)
 
 
 def benchmark(paths, reference, threads=(1, 2), runs=20, warmup=3, fp32_atol=1e-3,

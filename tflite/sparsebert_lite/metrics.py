@@ -5,6 +5,13 @@ from scipy import stats
 from sklearn import metrics as skm
 
 
+def centered_logits(probabilities):
+  """Logits up to the constant softmax removes, recovered from probabilities (exact in fp32 for
+  the logit ranges of classifiers), so that outputs can be compared as logits."""
+  logp = np.log(np.maximum(np.asarray(probabilities), 1e-38))
+  return logp - logp.mean(axis=-1, keepdims=True)
+
+
 def predictions_from_logits(logits, regression):
   logits = np.asarray(logits)
   return logits.reshape(-1) if regression else logits.argmax(axis=-1)
