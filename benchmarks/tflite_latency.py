@@ -27,6 +27,7 @@ from sparsebert_lite import model_file
 from tf_sparsebert import export
 from tf_sparsebert.config import ModelConfig
 from tf_sparsebert.models import bert, saving
+from tf_sparsebert.pruning import compact
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 keras = tf.keras
@@ -57,10 +58,12 @@ def one_shot_prune(model, sparsity, block_size):
 
 def write_variants(model, directory, seq_len):
   os.makedirs(directory, exist_ok=True)
+  model = export._stripped(model)
+  compacted, _ = compact.compact(model)
   paths = {}
   for variant in VARIANTS:
     path = os.path.join(directory, f"{variant}.tflite")
-    content = export.convert(model, seq_len, variant)
+    content = export.convert_variant(model, compacted, seq_len, variant)
     content = model_file.with_metadata(content, {"sequence_length": seq_len, "variant": variant})
     export._write_atomically(path, content)
     paths[variant] = path

@@ -260,3 +260,16 @@ def test_latency_benchmark_times_and_checks_every_config(block_run):
     assert by[("sparse_int8.tflite", "BUILTIN_WITHOUT_DEFAULT_DELEGATES", n)]["correct"]
     # XNNPACK's sparse int8 disagrees with the builtin kernels: timed, but not correct.
     assert not by[("sparse_int8.tflite", "AUTO", n)]["correct"]
+
+
+def test_compact_variant_through_export_run(block_run, tmp_path):
+  out, _ = block_run
+  data = DataConfig(task="mrpc", glue_dir=GLUE_DIR, max_seq_length=32, max_eval_examples=8)
+  config = export.ExportConfig(os.path.join(out, "student"), str(tmp_path / "c"),
+                               ("dense_fp32", "compact_dense_fp32"))
+  report = export.export_run(config, data)
+  assert [r["ffn_neurons"] for r in report["compaction"]] == [64, 64]
+  entry = report["variants"]["compact_dense_fp32"]
+  assert entry["runs"]["AUTO"]["ok"] and entry["runs"]["AUTO"]["max_abs_logit_diff"] <= 1e-4
+  with open(tmp_path / "c" / entry["file"], "rb") as f:
+    assert model_file.read_metadata(f.read())["variant"] == "compact_dense_fp32"

@@ -103,6 +103,14 @@ def convert(model, sequence_length, variant="sparse_int8", regression=False):
   return configure(converter, variant).convert()
 
 
+def convert_variant(model, compacted, sequence_length, variant, regression=False):
+  """`convert` for callers converting one model into many variants: `compacted` (from
+  `compact.compact(model)`) is used for the `compact_*` ones instead of compacting each time."""
+  if Variant.parse(variant).compact:
+    return convert(compacted, sequence_length, variant.removeprefix("compact_"), regression)
+  return convert(model, sequence_length, variant, regression)
+
+
 def _stripped(model):
   wrapped = any(isinstance(layer, prune.pruning_wrapper.PruneLowMagnitude) for layer in model.layers)
   return prune.strip(model) if wrapped else model
@@ -309,12 +317,13 @@ def export_run(config, data_config):
                          "int8_min_label_agreement": INT8_MIN_AGREEMENT,
                          "int8_max_metric_drop": INT8_MAX_METRIC_DROP},
             "sparsity": prune.sparsity_report(model), "variants": {}}
-  if any(v.startswith("compact_") for v in config.variants):
-    report["compaction"] = compact.compact(model)[1]
+  compacted = None
+  if any(Variant.parse(v).compact for v in config.variants):  # compact once for all variants
+    compacted, report["compaction"] = compact.compact(model)
   refused = []
   for variant in config.variants:
     logging.info("Converting %s", variant)
-    content = convert(model, seq_len, variant, task.is_regression)
+    content = convert_variant(model, compacted, seq_len, variant, task.is_regression)
     entry = {"runs": {}}
     check = lambda resolver, builtin=None: verify(  # noqa: E731
         content, resolver, features, reference, examples.labels, task, variant, builtin)
