@@ -7,6 +7,11 @@ import numpy as np
 import pytest
 
 import tf_sparsebert  # noqa: F401  (sets TF_USE_LEGACY_KERAS first)
+from tf_sparsebert import distribute
+
+# Two logical CPU devices, so MirroredStrategy has two replicas (test_distribute.py). This must
+# happen before TensorFlow initialises its runtime; other tests run on the first one.
+distribute.split_cpu(2)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")

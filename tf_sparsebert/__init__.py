@@ -19,8 +19,9 @@ if not tf.keras.layers.Layer.__module__.startswith("tf_keras"):
   raise ImportError("tf.keras is Keras 3: TensorFlow was imported before tf_sparsebert set "
                     "TF_USE_LEGACY_KERAS=1. Import tf_sparsebert first, or set it in the environment.")
 
-from tf_sparsebert.config import (DataConfig, DistillConfig, ModelConfig,  # noqa: E402
-                                  OptimizerConfig, PruningConfig, TrainConfig)
+from tf_sparsebert.config import (DataConfig, DistillConfig, DistributeConfig,  # noqa: E402
+                                  ModelConfig, OptimizerConfig, PruningConfig, TrainConfig)
+from tf_sparsebert.distribute import make_strategy  # noqa: E402
 from tf_sparsebert.distill.distiller import Distiller  # noqa: E402
 from tf_sparsebert.models.bert import (bert_backbone, bert_classifier,  # noqa: E402
                                        distillation_view)
@@ -32,8 +33,8 @@ from tf_sparsebert.pruning.prune import (make_sparse_student, sparsity_report,  
 from tf_sparsebert.export import export_tflite  # noqa: E402
 
 __all__ = [
-    "DataConfig", "DistillConfig", "Distiller", "ModelConfig", "OptimizerConfig",
-    "PrunableTransformerEncoder", "PruningConfig", "TrainConfig", "bert_backbone",
-    "bert_classifier", "distillation_view", "export_tflite", "load_bert", "make_sparse_student",
-    "save_hf", "sparsity_report", "strip",
+    "DataConfig", "DistillConfig", "Distiller", "DistributeConfig", "ModelConfig",
+    "OptimizerConfig", "PrunableTransformerEncoder", "PruningConfig", "TrainConfig",
+    "bert_backbone", "bert_classifier", "distillation_view", "export_tflite", "load_bert",
+    "make_sparse_student", "make_strategy", "save_hf", "sparsity_report", "strip",
 ]

@@ -10,6 +10,7 @@ import os
 from typing import Optional, Tuple
 
 STRATEGIES = ("sparsebert",)
+DISTRIBUTION_STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 STUDENT_INITS = ("pretrained", "teacher")
 
 
@@ -174,6 +175,22 @@ class OptimizerConfig:
 
 
 @dataclasses.dataclass
+class DistributeConfig:
+  """Which `tf.distribute` strategy trains the models (and on which devices)."""
+
+  strategy: str = "one_device"
+  tpu: str = ""                 # TPU name or grpc:// address for TPUClusterResolver ("": local)
+  num_cpu_devices: int = 0      # split the CPU into N logical devices (tf.distribute on a CPU)
+
+  def validate(self):
+    _check(self.strategy in DISTRIBUTION_STRATEGIES, "distribution_strategy",
+           f"must be one of {DISTRIBUTION_STRATEGIES}, got {self.strategy!r}")
+    _check(not self.tpu or self.strategy == "tpu", "tpu", "needs --distribution_strategy=tpu")
+    _check(self.num_cpu_devices >= 0, "num_cpu_devices", "must be >= 0")
+    return self
+
+
+@dataclasses.dataclass
 class TrainConfig:
   """One run of the SparseBERT pipeline: teacher, pruned student, export of both."""
 
@@ -185,11 +202,13 @@ class TrainConfig:
   overwrite: bool = False
   export_tflite: bool = False   # stage 4: tf_sparsebert.export into output_dir/tflite
   mediapipe_python: str = ""    # with export_tflite: also MediaPipe TextClassifier models
+  checkpoint_steps: int = 100   # training backups (resume after a kill) every N steps; 0: never
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
   pruning: PruningConfig = dataclasses.field(default_factory=PruningConfig)
   distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
   teacher_optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
   student_optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+  distribute: DistributeConfig = dataclasses.field(default_factory=DistributeConfig)
 
   def validate(self):
     _check(bool(self.output_dir), "output_dir", "is required")
@@ -202,7 +221,11 @@ class TrainConfig:
            "needs --export_tflite")
     _check(not self.mediapipe_python or os.access(self.mediapipe_python, os.X_OK),
            "mediapipe_python", f"{self.mediapipe_python} is not an executable (make .venv-mediapipe)")
+    _check(self.checkpoint_steps >= 0, "checkpoint_steps", "must be >= 0")
     self.data.validate()
+    self.distribute.validate()
+    _check(self.distribute.strategy != "tpu" or self.data.bucket_width == 0, "bucket_width",
+           "must be 0 with --distribution_strategy=tpu (a TPU compiles one static input shape)")
     self.pruning.validate()
     self.distill.validate()
     self.teacher_optimizer.validate("teacher")
@@ -219,7 +242,8 @@ class TrainConfig:
   def from_dict(cls, d):
     d = dict(d)
     nested = {"data": DataConfig, "pruning": PruningConfig, "distill": DistillConfig,
-              "teacher_optimizer": OptimizerConfig, "student_optimizer": OptimizerConfig}
+              "teacher_optimizer": OptimizerConfig, "student_optimizer": OptimizerConfig,
+              "distribute": DistributeConfig}
     for key, klass in nested.items():
       if key in d:
         d[key] = klass(**d[key])

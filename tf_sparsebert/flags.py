@@ -86,6 +86,20 @@ def define_train_flags(flag_values=flags.FLAGS):
   _define(fv, "float", "alpha_hidden", k.alpha_hidden, "Weight of the hidden-state MSE.")
   _define(fv, "float", "alpha_attention", k.alpha_attention, "Weight of the attention-score MSE.")
   _define(fv, "float", "temperature", k.temperature, "Softmax temperature of the logit loss.")
+  _define(fv, "integer", "checkpoint_steps", t.checkpoint_steps,
+          "Back up the training state (weights, masks, optimizer, data position) every N steps "
+          "into output_dir/backup; rerunning the same command after a crash or kill resumes "
+          "there (0: no backups).")
+  dist = cfg.DistributeConfig()
+  _define(fv, "enum", "distribution_strategy", dist.strategy, list(cfg.DISTRIBUTION_STRATEGIES),
+          "tf.distribute strategy: one_device, mirrored (all local GPUs, or all logical CPUs), "
+          "multi_worker_mirrored (workers from TF_CONFIG) or tpu (--tpu). --batch_size is the "
+          "global batch, split over the replicas.")
+  _define(fv, "string", "tpu", dist.tpu, "With --distribution_strategy=tpu: the TPU name or "
+          "grpc:// address (empty: a TPU VM's local TPU).")
+  _define(fv, "integer", "num_cpu_devices", dist.num_cpu_devices,
+          "Split the CPU into N logical devices (0: no split), e.g. to run "
+          "--distribution_strategy=mirrored on a machine without accelerators.")
 
 
 def data_config_from_flags(f):
@@ -126,7 +140,10 @@ def train_config_from_flags(f):
       distill=cfg.DistillConfig(alpha_kd=f.alpha_kd, alpha_ce=f.alpha_ce,
                                 alpha_hidden=f.alpha_hidden, alpha_attention=f.alpha_attention,
                                 temperature=f.temperature),
-      teacher_optimizer=optimizers["teacher"], student_optimizer=optimizers["student"])
+      teacher_optimizer=optimizers["teacher"], student_optimizer=optimizers["student"],
+      checkpoint_steps=f.checkpoint_steps,
+      distribute=cfg.DistributeConfig(strategy=f.distribution_strategy, tpu=f.tpu or "",
+                                      num_cpu_devices=f.num_cpu_devices))
   return config.validate()
 
 

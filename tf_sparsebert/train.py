@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 
 from absl import app, flags, logging
@@ -19,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
+from tf_sparsebert import distribute, resume
 from tf_sparsebert import evaluate as evaluation
 from tf_sparsebert.callbacks import DevMetrics
 from tf_sparsebert.data import augment, glue, preprocessing
@@ -48,6 +50,7 @@ class Prepared:
   num_student_examples: int
   dev_ds: tf.data.Dataset
   schedule: object                # the tfmot pruning schedule of the student
+  state: str                      # "new", "resume" (an unfinished run) or "worker" (not chief)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -64,21 +67,56 @@ class EpochTimer(keras.callbacks.Callback):
     self.seconds.append(time.perf_counter() - self._start)
 
 
+def _differences(saved, current, prefix=""):
+  """Dotted names of the settings in which two `TrainConfig.to_dict()`s differ."""
+  keys = sorted(set(saved) | set(current))
+  out = []
+  for k in keys:
+    a, b = saved.get(k), current.get(k)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += _differences(a, b, f"{prefix}{k}.")
+    elif a != b:
+      out.append(f"{prefix}{k}")
+  return out
+
+
+def is_finished(config):
+  """True if output_dir holds every output this config asks for."""
+  out = config.output_dir
+  return (os.path.exists(os.path.join(out, FINISHED_MARKER))
+          and (not config.export_tflite or os.path.isdir(os.path.join(out, "tflite"))))
+
+
 def check_output_dir(config):
-  """Refuses to touch an existing, non-empty output_dir unless --overwrite."""
+  """"new" for an absent or empty output_dir (or --overwrite), "resume" for an unfinished run of
+  the same settings; raises for anything else, so nothing the user has is overwritten."""
   out = config.output_dir
   if os.path.exists(out) and not os.path.isdir(out):
     raise ValueError(f"--output_dir: {out} exists and is not a directory")
-  if os.path.isdir(out) and os.listdir(out) and not config.overwrite:
-    finished = os.path.exists(os.path.join(out, FINISHED_MARKER))
-    raise ValueError(f"--output_dir: {out} already holds a {'finished ' if finished else ''}run; "
+  if not os.path.isdir(out) or not os.listdir(out) or config.overwrite:
+    return "new"
+  if is_finished(config):
+    raise ValueError(f"--output_dir: {out} already holds a finished run; choose another "
+                     "directory or pass --overwrite to replace it.")
+  saved_path = os.path.join(out, "config.json")
+  if not os.path.isfile(saved_path):
+    raise ValueError(f"--output_dir: {out} already holds files that are not a tf_sparsebert run; "
                      "choose another directory or pass --overwrite to replace it.")
+  with open(saved_path, encoding="utf-8") as f:
+    saved = json.load(f)["train"]
+  current = json.loads(json.dumps(config.to_dict()))
+  differ = [d for d in _differences(saved, current) if d != "overwrite"]
+  if differ:
+    raise ValueError(f"--output_dir: {out} holds an unfinished run with other settings "
+                     f"({', '.join(differ)}); rerun it with its own flags ({out}/flags.txt) to "
+                     "resume it, choose another directory, or pass --overwrite to replace it.")
+  return "resume"
 
 
-def prepare(config):
+def prepare(config, check_dir=True):
   """Validates everything that can be checked before training; returns what the stages need."""
   config.validate()
-  check_output_dir(config)
+  state = check_output_dir(config) if check_dir else "worker"
   task = glue.get_task(config.data.task)
   model_config = checkpoints.model_config_of(config.init_checkpoint)
   if config.teacher_model:
@@ -114,7 +152,7 @@ def prepare(config):
                   dev_features=dev_features, train_ds=train_ds, steps=steps,
                   student_ds=student_ds, student_steps=student_steps,
                   num_student_examples=len(train) + len(extra), dev_ds=dev_ds,
-                  schedule=schedule)
+                  schedule=schedule, state=state)
 
 
 def _loss_and_metrics(task):
@@ -124,21 +162,41 @@ def _loss_and_metrics(task):
           [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
 
-def fine_tune_teacher(config, p, log_dir):
+def _fit(config, model, dataset, steps, epochs, backup_dir, callbacks):
+  """`model.fit` over `epochs`, backed up every --checkpoint_steps into `backup_dir`.
+
+  After a kill, the same call restores the last backup and goes on from the batch after it,
+  with the data in the order the uninterrupted run would have seen. Returns a dict with the
+  epoch times, the global step it resumed at and the per-epoch logs of the epochs it ran.
+  """
+  start = resume.resume_step(backup_dir, steps) if config.checkpoint_steps else 0
+  if start:
+    logging.info("Resuming from the backup in %s at step %d of %d", backup_dir, start,
+                 steps * epochs)
+  timer = EpochTimer()
+  backup = ([resume.backup_callback(backup_dir, config.checkpoint_steps)]
+            if config.checkpoint_steps else [])
+  history = model.fit(resume.resumable_dataset(dataset, epochs, start), epochs=epochs,
+                      steps_per_epoch=steps, verbose=2 if os.environ.get("CI") else 1,
+                      callbacks=backup + [keras.callbacks.TerminateOnNaN(), timer] + callbacks)
+  logs = {k: [float(v) for v in values] for k, values in history.history.items()}
+  return {"epoch_seconds": timer.seconds, "resumed_at_step": start, "history": logs}
+
+
+def fine_tune_teacher(config, p, log_dir, backup_dir, callbacks=()):
   teacher = bert.bert_classifier(p.backbone, p.task.num_classes, pooling=config.pooling,
                                  name="teacher")
   loss, metrics = _loss_and_metrics(p.task)
   teacher.compile(optimizer=create_optimizer(config.teacher_optimizer,
                                              p.steps * config.teacher_optimizer.epochs),
                   loss=loss, metrics=metrics)
-  timer = EpochTimer()
-  teacher.fit(p.train_ds, epochs=config.teacher_optimizer.epochs,
-              validation_data=p.dev_ds, verbose=2 if os.environ.get("CI") else 1,
-              callbacks=[keras.callbacks.TerminateOnNaN(), timer,
-                         keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher")),
-                         _dev_metrics(config, p, teacher, os.path.join(log_dir, "teacher", "dev"))])
+  fitted = _fit(config, teacher, p.train_ds, p.steps, config.teacher_optimizer.epochs,
+                        backup_dir, [keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher")),
+                                     _dev_metrics(config, p, teacher,
+                                                  os.path.join(log_dir, "teacher", "dev")),
+                                     *callbacks])
   _check_finite(teacher, teacher, "stage 1 (teacher)", "--teacher_learning_rate")
-  return teacher, timer.seconds
+  return teacher, fitted
 
 
 def _dev_metrics(config, p, model, log_dir, sparsity_image=False):
@@ -158,7 +216,7 @@ def make_student(config, p, teacher):
                                    block_size=config.pruning.block_size)
 
 
-def distill_student(config, p, teacher, log_dir):
+def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):
   student = make_student(config, p, teacher)
   d = config.distill
   distiller = Distiller(student=student, teacher=teacher, alpha_kd=d.alpha_kd,
@@ -167,17 +225,16 @@ def distill_student(config, p, teacher, log_dir):
                         regression=p.task.is_regression)
   distiller.compile(optimizer=create_optimizer(config.student_optimizer,
                                                p.student_steps * config.student_optimizer.epochs))
-  timer = EpochTimer()
-  distiller.fit(p.student_ds, epochs=config.student_optimizer.epochs,
-                validation_data=p.dev_ds, verbose=2 if os.environ.get("CI") else 1,
-                callbacks=[keras.callbacks.TerminateOnNaN(),
-                           tfmot.sparsity.keras.UpdatePruningStep(),
-                           tfmot.sparsity.keras.PruningSummaries(os.path.join(log_dir, "student")),
-                           _dev_metrics(config, p, student, os.path.join(log_dir, "student", "dev"),
-                                        sparsity_image=True),
-                           timer])
+  distiller(next(iter(p.dev_ds))[0])  # built, so a backup restores into existing variables
+  fitted = _fit(
+      config, distiller, p.student_ds, p.student_steps, config.student_optimizer.epochs,
+      backup_dir, [tfmot.sparsity.keras.UpdatePruningStep(),
+                   tfmot.sparsity.keras.PruningSummaries(os.path.join(log_dir, "student")),
+                   _dev_metrics(config, p, student, os.path.join(log_dir, "student", "dev"),
+                                sparsity_image=True),
+                   *callbacks])
   _check_finite(distiller, student, "stage 2 (student)", "--student_learning_rate")
-  return student, timer.seconds
+  return student, fitted
 
 
 def _check_finite(fitted, model, stage, flag):
@@ -188,83 +245,153 @@ def _check_finite(fitted, model, stage, flag):
                        f"{flag} (earlier stages' outputs are kept)")
 
 
-def _write_json(path, data):
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(data, f, indent=2)
-  os.replace(tmp, path)
+def _save(model, path, vocab, lowercase, chief):
+  """Saves a classifier atomically to `path` (the chief) or to a throw-away copy (other workers,
+  which must take part in saving under a multi-worker strategy)."""
+  if chief:
+    with resume.atomic_directory(path) as partial:
+      saving.save_classifier(model, partial, vocab, lowercase)
+  else:
+    scratch = tempfile.mkdtemp(prefix="tf_sparsebert_worker_")
+    saving.save_classifier(model, scratch, vocab, lowercase)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run(config, on_start=None):
+def _field(fits, stage, key):
+  fit = fits.get(stage)
+  return fit[key] if isinstance(fit, dict) else []
+
+
+def _export(config, out):
+  from tf_sparsebert import export  # LiteRT is needed only here
+  logging.info("Stage 4/4: TFLite export and verification")
+  try:
+    with resume.atomic_directory(os.path.join(out, "tflite")) as partial:
+      export.export_run(export.ExportConfig(
+          os.path.join(out, "student"), partial, mediapipe_python=config.mediapipe_python),
+          config.data)
+  except (ValueError, FileNotFoundError, RuntimeError) as e:
+    raise RuntimeError(f"stage 4 (TFLite export) failed; the trained models in {out} are "
+                       f"kept: {e}") from None
+
+
+def run(config, on_start=None, callbacks=()):
   """Runs the whole pipeline for `config` (a `TrainConfig`); returns the metrics dict.
+
+  Rerunning it on the output_dir of a killed run resumes that run: finished stages are loaded,
+  the interrupted one continues from its last backup (--checkpoint_steps).
 
   Args:
     config: a `TrainConfig`; validated here, before anything is written or trained.
     on_start: optional callable(output_dir) run once the output directory exists (the CLI writes
       the resolved flags there).
+    callbacks: extra Keras callbacks for both `fit` calls (teacher and student).
   """
+  config.validate()
+  strategy = distribute.make_strategy(config.distribute)  # first: multi-worker needs it so
+  chief = distribute.is_chief(strategy)
   tf.keras.utils.set_random_seed(config.data.seed)
-  p = prepare(config)
+  with strategy.scope():
+    return _run(config, strategy, chief, on_start, list(callbacks))
+
+
+def _run(config, strategy, chief, on_start, callbacks):
+  p = prepare(config, check_dir=chief)
   out = config.output_dir
-  if config.overwrite and os.path.isdir(out):
+  # Worker 0 writes the run; the others keep only their own record (logs, sparsity, metrics).
+  own = out if chief else os.path.join(out, "workers", f"worker_{distribute.worker_index(strategy)}")
+  if chief and config.overwrite and os.path.isdir(out):
     shutil.rmtree(out)
-  os.makedirs(out, exist_ok=True)
-  if on_start:
+  os.makedirs(own, exist_ok=True)
+  if on_start and chief:
     on_start(out)
   vocab = p.preprocessor.tokenizer.get_vocabulary()
   lowercase = p.preprocessor.tokenizer.lowercase
-  _write_json(os.path.join(out, "config.json"), {
-      "train": config.to_dict(),
-      "model": dataclasses.asdict(p.model_config) if p.model_config else None,
-      "steps_per_epoch": p.steps, "num_train_examples": len(p.train),
-      "student_steps_per_epoch": p.student_steps,
-      "num_student_train_examples": p.num_student_examples,
-      "num_dev_examples": len(p.dev)})
-  log_dir = os.path.join(out, "logs")
+  if p.state != "resume":
+    resume.write_json(os.path.join(own, "config.json"), {
+        "train": config.to_dict(),
+        "model": dataclasses.asdict(p.model_config) if p.model_config else None,
+        "steps_per_epoch": p.steps, "num_train_examples": len(p.train),
+        "student_steps_per_epoch": p.student_steps,
+        "num_student_train_examples": p.num_student_examples,
+        "num_dev_examples": len(p.dev),
+        "num_replicas": strategy.num_replicas_in_sync})
+  log_dir = os.path.join(own, "logs")
+  backups = os.path.join(out, resume.BACKUP_DIR)
+  fits = {}  # stage -> what `_fit` returned, or "finished" (done by an earlier, killed run)
 
   logging.info("Stage 1/3: teacher")
+  teacher_dir = os.path.join(out, "teacher")
   if config.teacher_model:
     teacher = saving.load_classifier(config.teacher_model, "--teacher_model")
-    teacher_seconds = []
+  elif os.path.isdir(teacher_dir):
+    logging.info("Resuming: the teacher in %s is finished", teacher_dir)
+    teacher = saving.load_classifier(teacher_dir, "--output_dir")
+    fits["teacher"] = "finished"
   else:
-    teacher, teacher_seconds = fine_tune_teacher(config, p, log_dir)
-    saving.save_classifier(teacher, os.path.join(out, "teacher"), vocab, lowercase)
+    teacher, fits["teacher"] = fine_tune_teacher(
+        config, p, log_dir, os.path.join(backups, "teacher"), callbacks)
+    _save(teacher, teacher_dir, vocab, lowercase, chief)
 
   logging.info("Stage 2/3: student, pruned while distilling")
-  student, student_seconds = distill_student(config, p, teacher, log_dir)
+  student_dir = os.path.join(out, "student")
+  sparsity_path = os.path.join(own, "sparsity.json")
+  # Every worker decides from the chief's files, so they all skip or all train (collectives).
+  if os.path.isdir(student_dir) and os.path.isfile(os.path.join(out, "sparsity.json")):
+    logging.info("Resuming: the student in %s is finished", student_dir)
+    stripped = saving.load_classifier(student_dir, "--output_dir")
+    sparsity_path = os.path.join(out, "sparsity.json")
+    fits["student"] = "finished"
+  else:
+    student, fits["student"] = distill_student(
+        config, p, teacher, log_dir, os.path.join(backups, "student"), callbacks)
+    logging.info("Stage 3/3: strip, evaluate, save")
+    stripped = prune.strip(student)
+    report = prune.sparsity_report(stripped, block_size=config.pruning.block_size)
+    report["target_sparsity"] = config.pruning.target_sparsity
+    resume.write_json(sparsity_path, report)
+    _save(stripped, student_dir, vocab, lowercase, chief)
+  if chief:
+    resume.remove(backups)  # every stage's result is saved: the backups are no longer needed
+  with open(sparsity_path, encoding="utf-8") as f:
+    overall = json.load(f)["overall"]
 
-  logging.info("Stage 3/3: strip, evaluate, save")
-  stripped = prune.strip(student)
-  report = prune.sparsity_report(stripped, block_size=config.pruning.block_size)
-  report["target_sparsity"] = config.pruning.target_sparsity
-  _write_json(os.path.join(out, "sparsity.json"), report)
-  saving.save_classifier(stripped, os.path.join(out, "student"), vocab, lowercase)
   evaluate = lambda m: evaluation.evaluate(m, p.dev_features, p.dev.labels, p.task,  # noqa: E731
                                            config.data.eval_batch_size, config.data.bucket_width)
-  results = {
-      "task": p.task.name, "metric": p.task.metrics[0],
-      "teacher": evaluate(teacher), "student": evaluate(stripped),
-      "student_sparsity": report["overall"],
-      "timing": {"teacher_epoch_seconds": teacher_seconds,
-                 "student_epoch_seconds": student_seconds,
-                 "num_train_examples": len(p.train), "steps_per_epoch": p.steps,
-                 "num_student_train_examples": p.num_student_examples,
-                 "student_steps_per_epoch": p.student_steps},
-  }
-  _write_json(os.path.join(out, FINISHED_MARKER), results)
+  metrics_path = os.path.join(own, FINISHED_MARKER)
+  if os.path.isfile(metrics_path):  # killed during the export: the evaluation is done
+    with open(metrics_path, encoding="utf-8") as f:
+      results = json.load(f)
+  else:
+    results = {
+        "task": p.task.name, "metric": p.task.metrics[0],
+        "teacher": evaluate(teacher), "student": evaluate(stripped),
+        "student_sparsity": overall,
+        "distribution": {"strategy": config.distribute.strategy,
+                         "num_replicas": strategy.num_replicas_in_sync},
+        "resumed_at_step": {k: v if v == "finished" else v["resumed_at_step"]
+                            for k, v in fits.items()},
+        "history": {k: v["history"] for k, v in fits.items() if v != "finished"},
+        "timing": {"teacher_epoch_seconds": _field(fits, "teacher", "epoch_seconds"),
+                   "student_epoch_seconds": _field(fits, "student", "epoch_seconds"),
+                   "num_train_examples": len(p.train), "steps_per_epoch": p.steps,
+                   "num_student_train_examples": p.num_student_examples,
+                   "student_steps_per_epoch": p.student_steps},
+    }
+    resume.write_json(metrics_path, results)
   logging.info("teacher %s | student %s | sparsity %.4f", results["teacher"],
-               results["student"], report["overall"])
-  if config.export_tflite:
-    from tf_sparsebert import export  # LiteRT is needed only here
-    logging.info("Stage 4/4: TFLite export and verification")
-    try:
-      export.export_run(export.ExportConfig(
-          os.path.join(out, "student"), os.path.join(out, "tflite"),
-          mediapipe_python=config.mediapipe_python), config.data)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-      raise RuntimeError(f"stage 4 (TFLite export) failed; the trained models in {out} are "
-                         f"kept: {e}") from None
+               results["student"], overall)
+  if config.export_tflite and chief:
+    _export(config, out)
   return results
+
+
+def _write_flags(out):
+  """The resolved flags, as a flagfile (replaced whole on a resumed run, never appended to)."""
+  tmp = os.path.join(out, "flags.txt.tmp")
+  resume.remove(tmp)
+  flags.FLAGS.append_flags_into_file(tmp)
+  os.replace(tmp, os.path.join(out, "flags.txt"))
 
 
 def main(argv):
@@ -272,8 +399,7 @@ def main(argv):
   from tf_sparsebert import flags as tsb_flags
   try:
     config = tsb_flags.train_config_from_flags(flags.FLAGS)
-    run(config, on_start=lambda out: flags.FLAGS.append_flags_into_file(
-        os.path.join(out, "flags.txt")))
+    run(config, on_start=_write_flags)
   except (ValueError, FileNotFoundError, RuntimeError) as e:
     sys.exit(f"error: {e}")
 

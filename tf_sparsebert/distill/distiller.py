@@ -138,8 +138,11 @@ class Distiller(keras.Model):
     with tf.GradientTape() as tape:
       teacher_out, student_out = self._forward(x, training=True)
       parts = self.compute_losses(x, y, teacher_out, student_out)
+      # Under a tf.distribute strategy the optimizer sums the replicas' gradients: scale each
+      # replica's mean loss so the sum is the mean over the global batch.
+      scaled = parts["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
     variables = self.student.trainable_variables
-    gradients = tape.gradient(parts["loss"], variables)
+    gradients = tape.gradient(scaled, variables)
     self.optimizer.apply_gradients(zip(gradients, variables))
     return self._update_metrics(y, parts, student_out["logits"])
 

@@ -1,5 +1,7 @@
 """Make a prunable student from a BERT model, strip it, and measure its sparsity."""
 
+import hashlib
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
@@ -121,11 +123,13 @@ def sparsity_report(model, block_size=(1, 1)):
   """
   block_size = tuple(int(b) for b in block_size)
   rows, zeros, total = [], 0, 0
+  digest = hashlib.sha256()
   for layer in encoder_layers(model):
     inner = _unwrap(layer)
     for name, weight, rank in zip(PRUNABLE_KERNELS, inner.get_prunable_weights(),
                                   inner.kernel_input_ranks()):
       value = weight.numpy()
+      digest.update(np.packbits(value == 0).tobytes())
       n_zero = int(np.count_nonzero(value == 0))
       row = {"layer": inner.name, "kernel": name, "shape": list(value.shape),
              "sparsity": n_zero / value.size}
@@ -136,7 +140,8 @@ def sparsity_report(model, block_size=(1, 1)):
       total += value.size
   sparsities = [r["sparsity"] for r in rows]
   report = {"kernels": rows, "overall": zeros / total, "min": min(sparsities),
-            "max": max(sparsities), "num_weights": total, "num_zeros": zeros}
+            "max": max(sparsities), "num_weights": total, "num_zeros": zeros,
+            "zeros_sha256": digest.hexdigest()}
   if block_size != (1, 1):
     report["block_size"] = list(block_size)
     report["block_overall"] = float(np.mean([r["block_sparsity"] for r in rows]))

@@ -1,0 +1,127 @@
+"""Fault-tolerance building blocks: data position, backup arithmetic, atomic writes, run dirs."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tf_sparsebert import config as cfg
+from tf_sparsebert import resume, train
+from tf_sparsebert.data import preprocessing
+import tensorflow as tf
+
+keras = tf.keras
+
+
+def _batches(ds):
+  return [tuple(x["token_ids"].numpy().ravel().tolist()) for x, _ in ds]
+
+
+def _dataset(seed=3):
+  rng = np.random.default_rng(0)
+  n, seq = 40, 16
+  lengths = rng.integers(3, seq, n)
+  mask = (np.arange(seq)[None] < lengths[:, None]).astype(np.int32)
+  features = {"token_ids": (np.arange(n)[:, None] + 1) * mask,
+              "segment_ids": np.zeros((n, seq), np.int32), "padding_mask": mask}
+  return preprocessing.make_dataset(features, np.zeros(n, np.int32), batch_size=4,
+                                    training=True, seed=seed, bucket_width=4)
+
+
+def test_resumed_data_continue_exactly_where_the_killed_run_was():
+  tf.keras.utils.set_random_seed(1)
+  ds, steps = _dataset()
+  full = _batches(resume.resumable_dataset(ds, 3, 0))
+  assert len(full) == 3 * steps
+  assert full[:steps] != full[steps:2 * steps]  # reshuffled every epoch
+  for start in (1, steps - 1, steps + 3):
+    tf.keras.utils.set_random_seed(1)  # a new process: same seeds, freshly built pipeline
+    ds, _ = _dataset()
+    assert _batches(resume.resumable_dataset(ds, 3, start)) == full[start:]
+
+
+def _fit_with_backups(directory, steps, epochs, save_freq):
+  model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+  model.compile(optimizer="sgd", loss="mse")
+  x = np.ones((steps * 2, 2), np.float32)
+  ds = tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(2)
+  model.fit(resume.resumable_dataset(ds, epochs, 0), epochs=epochs, steps_per_epoch=steps,
+            verbose=0, callbacks=[resume.backup_callback(directory, save_freq)])
+  return model
+
+
+@pytest.mark.parametrize("steps, epochs, save_freq, expected", [
+    (5, 2, 3, 9),    # last backup after global step 9 (epoch 1, batch 3): resume at 9
+    (5, 2, 5, 10),   # last backup at the end of epoch 1: resume at the start of epoch 2
+    (4, 3, 100, 0),  # never backed up
+])
+def test_resume_step_matches_the_last_backup(tmp_path, steps, epochs, save_freq, expected):
+  directory = str(tmp_path / "backup")
+  _fit_with_backups(directory, steps, epochs, save_freq)
+  assert resume.resume_step(directory, steps) == expected
+
+
+def test_backup_restores_weights_and_optimizer_step(tmp_path):
+  directory = str(tmp_path / "backup")
+  trained = _fit_with_backups(directory, 5, 2, 5)
+  model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+  model.compile(optimizer="sgd", loss="mse")
+  x = np.ones((10, 2), np.float32)
+  ds = tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(2)
+  # Everything was done: the restored fit runs no step and keeps the backed-up state.
+  model.fit(resume.resumable_dataset(ds, 2, 10), epochs=2, steps_per_epoch=5, verbose=0,
+            callbacks=[resume.backup_callback(directory, 5)])
+  assert int(model.optimizer.iterations.numpy()) == 10
+  np.testing.assert_array_equal(model.get_weights()[0], trained.get_weights()[0])
+
+
+def test_unreadable_backup_names_the_directory(tmp_path):
+  chief = tmp_path / "backup" / "chief"
+  chief.mkdir(parents=True)
+  (chief / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\n')
+  (chief / "ckpt-1.index").write_bytes(b"\x00garbage")
+  with pytest.raises(ValueError, match=r"training backup .*ckpt-1 is unreadable"):
+    resume.resume_step(str(tmp_path / "backup"), 5)
+
+
+def test_atomic_directory_is_all_or_nothing(tmp_path):
+  path = str(tmp_path / "student")
+  with pytest.raises(RuntimeError):
+    with resume.atomic_directory(path) as partial:
+      open(os.path.join(partial, "half"), "w").close()
+      raise RuntimeError("killed")
+  assert not os.path.exists(path)
+  with resume.atomic_directory(path) as partial:  # the stale .partial is replaced
+    assert os.listdir(partial) == []
+    open(os.path.join(partial, "model.keras"), "w").close()
+  assert os.listdir(path) == ["model.keras"] and not os.path.exists(path + ".partial")
+
+
+def _config(out, **kw):
+  return cfg.TrainConfig(output_dir=out, init_checkpoint="x",
+                         data=cfg.DataConfig(glue_dir="g"), **kw)
+
+
+def test_output_dir_new_resume_or_refused(tmp_path):
+  out = str(tmp_path / "run")
+  config = _config(out)
+  assert train.check_output_dir(config) == "new"
+  os.makedirs(out)
+  assert train.check_output_dir(config) == "new"  # empty
+  open(os.path.join(out, "notes.txt"), "w").close()
+  with pytest.raises(ValueError, match="--output_dir: .* not a tf_sparsebert run"):
+    train.check_output_dir(config)
+  resume.write_json(os.path.join(out, "config.json"), {"train": config.to_dict()})
+  assert train.check_output_dir(config) == "resume"
+  other = _config(out, pooling="mean", pruning=cfg.PruningConfig(target_sparsity=0.5))
+  with pytest.raises(ValueError, match=r"other settings \(pooling, pruning.target_sparsity\)"):
+    train.check_output_dir(other)
+  resume.write_json(os.path.join(out, train.FINISHED_MARKER), {})
+  with pytest.raises(ValueError, match="already holds a finished run"):
+    train.check_output_dir(config)
+  exporting = _config(out, export_tflite=True)  # finished only once the export is there too
+  with open(os.path.join(out, "config.json"), "w") as f:
+    json.dump({"train": exporting.to_dict()}, f)
+  assert train.check_output_dir(exporting) == "resume"
+  assert train.check_output_dir(_config(out, export_tflite=True, overwrite=True)) == "new"

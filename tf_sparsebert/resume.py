@@ -1,0 +1,94 @@
+"""Fault tolerance: training backups, resuming at the exact batch, and atomic output writes.
+
+A training stage is `fit` on `resumable_dataset(...)` with `backup_callback(...)` first among
+the callbacks. Keras' `BackupAndRestore` saves the model being fit (weights, pruning masks and
+steps, optimizer state) every `save_freq` steps and restores it when `fit` starts again; the
+dataset is all epochs in one deterministic sequence, so skipping the batches already trained
+on puts the data position exactly where the killed run was.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+
+import tensorflow as tf
+
+keras = tf.keras
+BACKUP_DIR = "backup"
+
+
+def backup_callback(directory, save_freq):
+  """Keras `BackupAndRestore` into `directory` every `save_freq` steps (kept until removed).
+
+  It must come first among the callbacks, so the state is restored before tfmot's
+  `UpdatePruningStep` and the learning-rate schedule read the step.
+  """
+  return keras.callbacks.BackupAndRestore(directory, save_freq=save_freq,
+                                          delete_checkpoint=False)
+
+
+def _saved_counter(reader, name):
+  for key in reader.get_variable_to_shape_map():
+    if key.startswith(name + "/"):
+      return int(reader.get_tensor(key))
+  raise ValueError(f"{name} is missing from the backup")
+
+
+def resume_step(directory, steps_per_epoch):
+  """The global step a stage backed up in `directory` resumes at (0 if there is no backup).
+
+  The same arithmetic as Keras' `WorkerTrainingState.maybe_load_initial_counters_from_ckpt`.
+  """
+  latest = tf.train.latest_checkpoint(os.path.join(directory, "chief"))
+  if latest is None:
+    return 0
+  try:
+    reader = tf.train.load_checkpoint(latest)
+    epoch = _saved_counter(reader, "ckpt_saved_epoch")
+    batch = _saved_counter(reader, "ckpt_saved_batch")
+  except (tf.errors.OpError, ValueError) as e:
+    raise ValueError(f"the training backup {latest} is unreadable ({e}); delete "
+                     f"{directory} to restart this stage") from None
+  if batch < 0:
+    return 0
+  return (epoch + 1) * steps_per_epoch if batch == steps_per_epoch - 1 else (
+      epoch * steps_per_epoch + batch + 1)
+
+
+def resumable_dataset(dataset, epochs, start_step):
+  """All `epochs` of `dataset` (reshuffled each epoch, seeded) as one sequence, from `start_step`.
+
+  Fit it with `steps_per_epoch` set: Keras then keeps one iterator for all epochs.
+  """
+  return dataset.repeat(epochs).skip(start_step)
+
+
+def remove(path):
+  if os.path.isdir(path):
+    shutil.rmtree(path)
+  elif os.path.exists(path):
+    os.remove(path)
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+  """Yields `path + ".partial"` to write into; renames it to `path` only if the block succeeds.
+
+  A crash or kill inside the block leaves `path` absent (never half-written); a stale
+  `.partial` from an earlier crash is removed first.
+  """
+  partial = path + ".partial"
+  remove(partial)
+  os.makedirs(partial)
+  yield partial
+  remove(path)
+  os.replace(partial, path)
+
+
+def write_json(path, data):
+  """Writes `data` as JSON to a temporary file and renames it over `path`."""
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(data, f, indent=2)
+  os.replace(tmp, path)
