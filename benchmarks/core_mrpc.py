@@ -5,8 +5,9 @@
 Each variant is `python -m tf_sparsebert.train --flagfile=configs/mrpc.flags` plus a few flags.
 Variants that name a `teacher` reuse that variant's fine-tuned teacher (`--teacher_model`), so
 students are compared against the same teacher. A variant whose run directory already holds a
-finished run is not trained again; a killed one resumes from its last backup. Each finished variant is merged into
-benchmarks/results/core_mrpc.json. Two variants can run at once as two processes, e.g.
+finished run is not trained again; a killed one resumes from its last backup. Each finished
+variant is merged into benchmarks/results/core_mrpc.json. Two variants can run at once as
+two processes, e.g.
   TF_NUM_INTRAOP_THREADS=1 ... --only sparsebert_90 &
   TF_NUM_INTRAOP_THREADS=1 ... --only sparsebert_90_student_init_teacher &
 (the second waits for the first's teacher).

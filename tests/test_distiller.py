@@ -89,9 +89,40 @@ def test_fit_prunes_with_user_callbacks_and_reports_metrics():
   assert not teacher.trainable
 
 
-def test_hidden_loss_needs_same_depth():
-  with pytest.raises(ValueError, match="same depth"):
-    tf_sparsebert.Distiller(student=_clf(layers=1), teacher=_clf(layers=2))
-  # Logit-only distillation works across depths.
-  tf_sparsebert.Distiller(student=_clf(layers=1), teacher=_clf(layers=2),
-                          alpha_hidden=0.0, alpha_attention=0.0)
+def test_shallow_student_learns_from_uniformly_mapped_teacher_layers():
+  teacher = _clf(layers=4, seed=0)
+  student = _clf(layers=2, seed=1)
+  d = tf_sparsebert.Distiller(student=student, teacher=teacher, alpha_hidden=1.0,
+                              alpha_attention=1.0)
+  x, y = _data()
+  t_out, s_out = d._forward(x, training=False)
+  full = bert.distillation_view(teacher)(x)
+  s_ref = bert.distillation_view(student)(x)
+  # student layers 1, 2 <- teacher layers 2, 4; embeddings <- embeddings
+  for got, want in zip(t_out["hidden_states"], [full["hidden_states"][k] for k in (0, 2, 4)]):
+    np.testing.assert_array_equal(got, want)
+  parts = d.compute_losses(x, y, t_out, s_out)
+  np.testing.assert_allclose(parts["hidden_loss"], losses.hidden_loss(
+      [full["hidden_states"][k] for k in (0, 2, 4)], s_ref["hidden_states"], x["padding_mask"]),
+      rtol=1e-6)
+  np.testing.assert_allclose(parts["attention_loss"], losses.attention_loss(
+      [full["attention_scores"][k] for k in (1, 3)], s_ref["attention_scores"],
+      x["padding_mask"]), rtol=1e-6)
+  with pytest.raises(ValueError, match="at least as deep as the student"):
+    tf_sparsebert.Distiller(student=teacher, teacher=student)
+  # Logit-only distillation works across any depths.
+  tf_sparsebert.Distiller(student=teacher, teacher=student, alpha_hidden=0.0,
+                          alpha_attention=0.0)
+
+
+def test_hard_labels_only_needs_no_teacher_forward():
+  teacher, student = _clf(seed=0), _clf(seed=1)
+  d = tf_sparsebert.Distiller(student=student, teacher=teacher, alpha_kd=0.0, alpha_ce=1.0,
+                              alpha_hidden=0.0, alpha_attention=0.0)
+  calls = []
+  teacher.call = lambda *a, **k: calls.append(1)  # would break the forward pass if used
+  x, y = _data()
+  t_out, s_out = d._forward(x, training=False)
+  parts = d.compute_losses(x, y, t_out, s_out)
+  assert not calls and float(parts["kd_loss"]) == 0.0
+  np.testing.assert_allclose(parts["loss"], losses.ce_loss(y, s_out["logits"]), rtol=1e-6)

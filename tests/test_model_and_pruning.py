@@ -217,3 +217,43 @@ def test_make_sparse_student_from_a_users_keras_nlp_model(kind):
     assert all(abs(r["sparsity"] - 0.5) <= 0.005 for r in report["kernels"])
   for a, b in zip(before, model.weights):  # the user's model is untouched
     np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_shallow_copy_keeps_the_first_layers_and_every_other_weight():
+  from test_distiller import _clf
+  teacher = _clf(layers=3, seed=0)
+  copy = bert.shallow_copy(teacher, 2, name="shallow")
+  x = {"token_ids": np.array([[2, 5, 7, 3, 0]], np.int32),
+       "segment_ids": np.zeros((1, 5), np.int32),
+       "padding_mask": np.array([[1, 1, 1, 1, 0]], np.int32)}
+  full, short = bert.distillation_view(teacher)(x), bert.distillation_view(copy)(x)
+  assert len(short["hidden_states"]) == 3
+  for k in range(3):
+    np.testing.assert_allclose(short["hidden_states"][k], full["hidden_states"][k], atol=1e-6)
+  np.testing.assert_array_equal(copy.get_layer("logits").get_weights()[0],
+                                teacher.get_layer("logits").get_weights()[0])
+  with pytest.raises(ValueError, match=r"--student_layers must be in \[1, 3\]"):
+    bert.shallow_copy(teacher, 4)
+
+
+def _kernels(model):
+  return [w for layer in bert.encoder_layers(model)
+          for w in getattr(layer, "layer", layer).get_prunable_weights()]
+
+
+def test_one_shot_schedule_prunes_the_starting_weights_once_and_keeps_the_mask():
+  from test_distiller import _clf, _data
+  source = _clf(seed=2)
+  starting = [w.numpy() for w in _kernels(source)]
+  student = tf_sparsebert.make_sparse_student(
+      source, schedule=schedules.one_shot_schedule(PruningConfig(target_sparsity=0.5)))
+  student.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  x, y = _data()
+  student.fit(x, y, batch_size=4, epochs=2, verbose=0,
+              callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+  stripped = tf_sparsebert.strip(student)
+  for before, after in zip(starting, _kernels(stripped)):
+    after = after.numpy()
+    threshold = np.sort(np.abs(before).ravel())[before.size // 2 - 1]
+    np.testing.assert_array_equal(after == 0, np.abs(before) <= threshold)  # the first mask

@@ -220,3 +220,41 @@ def test_same_seed_and_flags_give_the_same_masks_and_metrics(tiny_run, tiny_chec
   for wa, wb in zip(a.weights, b.weights):
     np.testing.assert_array_equal(wa.numpy() == 0, wb.numpy() == 0, err_msg=wa.name)  # masks
     np.testing.assert_array_equal(wa.numpy(), wb.numpy(), err_msg=wa.name)
+
+
+@pytest.mark.parametrize("argv, init, kernel_sparsity, layers", [
+    # from the fine-tuned teacher, the cubic schedule, hard labels only
+    (["--strategy=finetune_then_prune"], "teacher", 0.9, 2),
+    # one-shot magnitude pruning of the pretrained weights, then the mask is kept
+    (["--strategy=prune_then_finetune", "--target_sparsity=0.5"], "pretrained", 0.5, 2),
+    # a dense 1-layer student distilled from the 2-layer teacher (shallow baseline)
+    (["--student_layers=1", "--target_sparsity=0.0"], "pretrained", 0.0, 1),
+])
+def test_strategies_and_shallow_students_end_to_end(argv, init, kernel_sparsity, layers, tiny_run,
+                                                    tmp_path, tiny_checkpoint_bert_vocab):
+  out = str(tmp_path / "s")
+  result = train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
+                              f"--output_dir={out}", f"--teacher_model={tiny_run}/teacher",
+                              "--augment_factor=1", "--alpha_hidden=1", *argv]))
+  with open(os.path.join(out, "config.json")) as f:
+    recipe = json.load(f)["student_recipe"]
+  assert recipe["init"] == init
+  history = result["history"]["student"]
+  if "--strategy" in argv[0]:  # hard labels only, no augmented copies, no teacher losses
+    assert recipe["augment_factor"] == 0 and recipe["distill"]["alpha_kd"] == 0
+    assert result["timing"]["num_student_train_examples"] == 64
+    assert history["kd_loss"] == [0.0, 0.0] and history["hidden_loss"] == [0.0, 0.0]
+  else:
+    assert result["timing"]["num_student_train_examples"] == 128
+    assert all(v > 0 for v in history["hidden_loss"])
+  with open(os.path.join(out, "sparsity.json")) as f:
+    report = json.load(f)
+  assert len(report["kernels"]) == 6 * layers
+  assert all(abs(r["sparsity"] - kernel_sparsity) <= 0.005 for r in report["kernels"])
+
+
+def test_student_layers_above_the_checkpoint_depth(tmp_path, tiny_checkpoint_bert_vocab):
+  with pytest.raises(ValueError, match="--student_layers=3 is more than the 2 layers"):
+    train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
+                       f"--output_dir={tmp_path / 'out'}", "--student_layers=3"]))
+  assert not os.path.exists(tmp_path / "out")

@@ -9,7 +9,14 @@ import json
 import os
 from typing import Optional, Tuple
 
-STRATEGIES = ("sparsebert",)
+# How the student is made and trained (the paper's comparison, Section 4):
+#   sparsebert          from --student_init, pruned on the cubic schedule while it distils
+#                       (--alpha_* losses, --augment_factor copies): knowledge-aware pruning;
+#   finetune_then_prune from the fine-tuned teacher, pruned on the same schedule with the
+#                       hard-label cross-entropy only;
+#   prune_then_finetune the pretrained weights pruned once by magnitude to the target, then
+#                       fine-tuned with that mask fixed, hard-label cross-entropy only.
+STRATEGIES = ("sparsebert", "finetune_then_prune", "prune_then_finetune")
 DISTRIBUTION_STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 STUDENT_INITS = ("pretrained", "teacher")
 
@@ -191,6 +198,15 @@ class DistributeConfig:
 
 
 @dataclasses.dataclass
+class StudentRecipe:
+  """What `TrainConfig.strategy` makes of the student flags (see STRATEGIES)."""
+  init: str                    # "pretrained" or "teacher"
+  distill: DistillConfig       # loss weights
+  augment_factor: int          # teacher-labelled copies per training example
+  one_shot: bool               # prune once at the first step and keep the mask (else the schedule)
+
+
+@dataclasses.dataclass
 class TrainConfig:
   """One run of the SparseBERT pipeline: teacher, pruned student, export of both."""
 
@@ -198,6 +214,8 @@ class TrainConfig:
   init_checkpoint: str = ""     # HF BERT directory or keras-nlp preset name
   teacher_model: str = ""       # a saved fine-tuned classifier (.keras or directory): skips stage 1
   student_init: str = "pretrained"
+  strategy: str = "sparsebert"
+  student_layers: int = 0       # >0: a shallower student made of the source's first N layers
   pooling: str = "cls"          # classifier input: "cls" (BERT pooler) or "mean" over tokens
   overwrite: bool = False
   export_tflite: bool = False   # stage 4: tf_sparsebert.export into output_dir/tflite
@@ -215,6 +233,9 @@ class TrainConfig:
     _check(bool(self.init_checkpoint), "init_checkpoint", "is required")
     _check(self.student_init in STUDENT_INITS, "student_init",
            f"must be one of {STUDENT_INITS}, got {self.student_init!r}")
+    _check(self.strategy in STRATEGIES, "strategy",
+           f"must be one of {STRATEGIES}, got {self.strategy!r}")
+    _check(self.student_layers >= 0, "student_layers", "must be >= 0")
     _check(self.pooling in ("cls", "mean"), "pooling",
            f"must be cls or mean, got {self.pooling!r}")
     _check(not self.mediapipe_python or self.export_tflite, "mediapipe_python",
@@ -231,6 +252,15 @@ class TrainConfig:
     self.teacher_optimizer.validate("teacher")
     self.student_optimizer.validate("student")
     return self
+
+  def student_recipe(self):
+    """The student's initialisation, losses, data and pruning mode under `strategy`."""
+    if self.strategy == "sparsebert":
+      return StudentRecipe(self.student_init, self.distill, self.data.augment_factor, False)
+    hard_labels = DistillConfig(alpha_kd=0.0, alpha_ce=1.0, alpha_hidden=0.0, alpha_attention=0.0)
+    if self.strategy == "finetune_then_prune":
+      return StudentRecipe("teacher", hard_labels, 0, False)
+    return StudentRecipe("pretrained", hard_labels, 0, True)
 
   def to_dict(self):
     return dataclasses.asdict(self)

@@ -63,6 +63,16 @@ def define_train_flags(flag_values=flags.FLAGS):
   _define(fv, "enum", "student_init", t.student_init, list(cfg.STUDENT_INITS),
                     "Initialise the student from the pretrained weights (the paper) or from the "
                     "fine-tuned teacher.")
+  _define(fv, "enum", "strategy", t.strategy, list(cfg.STRATEGIES),
+          "How the student is pruned: sparsebert (prune while distilling, the paper's method), "
+          "finetune_then_prune (from the fine-tuned teacher, pruned on the same schedule with "
+          "hard labels only) or prune_then_finetune (pretrained weights pruned once to the "
+          "target, then fine-tuned with the mask fixed). The last two ignore --alpha_*, "
+          "--augment_factor and --student_init.")
+  _define(fv, "integer", "student_layers", t.student_layers,
+          "A shallower student: the first N encoder layers of its source (0: all). Its hidden "
+          "and attention losses then follow the teacher's layers N/L, 2N/L, ... (TinyBERT's "
+          "uniform mapping).")
   _define(fv, "enum", "pooling", t.pooling, ["cls", "mean"],
           "Classifier input: cls (BERT's tanh pooler on [CLS], as keras-nlp's BertClassifier) "
           "or mean (masked mean over tokens; right for checkpoints trained with mean pooling, "
@@ -129,7 +139,8 @@ def train_config_from_flags(f):
       for prefix in ("teacher", "student")}
   config = cfg.TrainConfig(
       output_dir=f.output_dir or "", init_checkpoint=f.init_checkpoint or "",
-      teacher_model=f.teacher_model, student_init=f.student_init, pooling=f.pooling,
+      teacher_model=f.teacher_model, student_init=f.student_init, strategy=f.strategy,
+      student_layers=f.student_layers, pooling=f.pooling,
       overwrite=f.overwrite, export_tflite=f.export_tflite,
       mediapipe_python=f.mediapipe_python or "",
       data=data_config_from_flags(f),

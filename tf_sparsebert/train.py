@@ -127,6 +127,10 @@ def prepare(config, check_dir=True):
                        f"{model_config.max_sequence_length} positions ({config.init_checkpoint})")
   backbone, preprocessor = checkpoints.load_bert(config.init_checkpoint,
                                                  config.data.max_seq_length)
+  depth = len(bert.encoder_layers(backbone))
+  if config.student_layers > depth:
+    raise ValueError(f"--student_layers={config.student_layers} is more than the "
+                     f"{depth} layers of {config.init_checkpoint}")
   train = glue.load_split(config.data, "train")
   dev = glue.load_split(config.data, "dev")
   train_features = preprocessing.tokenize(train, preprocessor)
@@ -134,8 +138,9 @@ def prepare(config, check_dir=True):
   batching = dict(batch_size=config.data.batch_size, training=True, seed=config.data.seed,
                   bucket_width=config.data.bucket_width)
   train_ds, steps = preprocessing.make_dataset(train_features, train.labels, **batching)
+  recipe = config.student_recipe()
   # The student also sees teacher-labelled noisy copies of the training set (if asked).
-  extra = augment.augment(train, config.data.augment_factor, seed=config.data.seed)
+  extra = augment.augment(train, recipe.augment_factor, seed=config.data.seed)
   if len(extra):
     extra_features = preprocessing.tokenize(extra, preprocessor)
     student_ds, student_steps = preprocessing.make_dataset(
@@ -145,8 +150,9 @@ def prepare(config, check_dir=True):
     student_ds, student_steps = train_ds, steps
   dev_ds, _ = preprocessing.make_dataset(dev_features, dev.labels, config.data.eval_batch_size,
                                          training=False, bucket_width=config.data.bucket_width)
-  schedule = schedules.cubic_schedule(config.pruning,
-                                      student_steps * config.student_optimizer.epochs)
+  schedule = (schedules.one_shot_schedule(config.pruning) if recipe.one_shot else
+              schedules.cubic_schedule(config.pruning,
+                                       student_steps * config.student_optimizer.epochs))
   return Prepared(task=task, model_config=model_config, backbone=backbone,
                   preprocessor=preprocessor, train=train, dev=dev,
                   dev_features=dev_features, train_ds=train_ds, steps=steps,
@@ -206,19 +212,21 @@ def _dev_metrics(config, p, model, log_dir, sparsity_image=False):
 
 
 def make_student(config, p, teacher):
-  if config.student_init == "teacher":
+  if config.student_recipe().init == "teacher":
     source = teacher
   else:
     backbone, _ = checkpoints.load_bert(config.init_checkpoint, config.data.max_seq_length)
     source = bert.bert_classifier(backbone, p.task.num_classes, pooling=config.pooling,
                                   name="student")
+  if config.student_layers:
+    source = bert.shallow_copy(source, config.student_layers)
   return prune.make_sparse_student(source, schedule=p.schedule,
                                    block_size=config.pruning.block_size)
 
 
 def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):
   student = make_student(config, p, teacher)
-  d = config.distill
+  d = config.student_recipe().distill
   distiller = Distiller(student=student, teacher=teacher, alpha_kd=d.alpha_kd,
                         alpha_ce=d.alpha_ce, alpha_hidden=d.alpha_hidden,
                         alpha_attention=d.alpha_attention, temperature=d.temperature,
@@ -315,6 +323,7 @@ def _run(config, strategy, chief, on_start, callbacks):
         "student_steps_per_epoch": p.student_steps,
         "num_student_train_examples": p.num_student_examples,
         "num_dev_examples": len(p.dev),
+        "student_recipe": dataclasses.asdict(config.student_recipe()),
         "num_replicas": strategy.num_replicas_in_sync})
   log_dir = os.path.join(own, "logs")
   backups = os.path.join(out, resume.BACKUP_DIR)

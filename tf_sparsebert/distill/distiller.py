@@ -40,8 +40,10 @@ class Distiller(keras.Model):
   Args:
     student: a classifier (logits output) built with `bert_classifier`, usually made prunable by
       `make_sparse_student`.
-    teacher: a fine-tuned classifier of the same depth and width (for the hidden/attention
-      losses); it is set to `trainable=False`.
+    teacher: a fine-tuned classifier of the same width and number of heads (for the
+      hidden/attention losses), as deep as the student or deeper; it is set to
+      `trainable=False`. A student of N layers under a teacher of L layers matches the teacher's
+      layers L/N, 2L/N, ..., L (TinyBERT's uniform mapping; the embeddings match the embeddings).
     alpha_kd, alpha_ce, alpha_hidden, alpha_attention: loss weights.
     temperature: softmax temperature of the logit loss.
     regression: True for a one-output regression head (STS-B).
@@ -60,10 +62,11 @@ class Distiller(keras.Model):
     self.temperature = temperature
     self.regression = regression
     self._needs_internals = alpha_hidden > 0 or alpha_attention > 0
+    self._needs_teacher = self._needs_internals or alpha_kd > 0
     if self._needs_internals:
       self._student_view = distillation_view(student)
       self._teacher_view = distillation_view(teacher)
-      self._check_compatible()
+      self._layer_map = self._check_compatible()
     self._sparsity = mask_sparsity(student)
     names = ["loss", "kd_loss", "ce_loss", "hidden_loss", "attention_loss"]
     self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
@@ -73,16 +76,19 @@ class Distiller(keras.Model):
       self._trackers["sparsity"] = keras.metrics.Mean(name="sparsity")
 
   def _check_compatible(self):
+    """Checks the shapes; returns the teacher layer (1-based) each student layer learns from."""
     s, t = self._student_view.output, self._teacher_view.output
-    if len(s["hidden_states"]) != len(t["hidden_states"]):
+    n, depth = len(s["hidden_states"]) - 1, len(t["hidden_states"]) - 1
+    if n > depth:
       raise ValueError(
-          f"The hidden-state and attention losses need a teacher and student of the same depth: "
-          f"teacher has {len(t['hidden_states']) - 1} layers, student "
-          f"{len(s['hidden_states']) - 1}. Set alpha_hidden=alpha_attention=0 otherwise.")
+          f"The hidden-state and attention losses need a teacher at least as deep as the "
+          f"student: teacher has {depth} layers, student {n}. Set "
+          "alpha_hidden=alpha_attention=0 otherwise.")
     if s["hidden_states"][0].shape[-1] != t["hidden_states"][0].shape[-1]:
       raise ValueError("The hidden-state loss needs teacher and student of the same hidden size.")
     if s["attention_scores"][0].shape[1] != t["attention_scores"][0].shape[1]:
       raise ValueError("The attention loss needs teacher and student with as many heads.")
+    return [(i + 1) * depth // n for i in range(n)]
 
   @property
   def metrics(self):
@@ -93,9 +99,16 @@ class Distiller(keras.Model):
 
   def _forward(self, x, training):
     if self._needs_internals:
-      return self._teacher_view(x, training=False), self._student_view(x, training=training)
-    return ({"logits": self.teacher(x, training=False)},
-            {"logits": self.student(x, training=training)})
+      t = self._teacher_view(x, training=False)
+      mapped = {"logits": t["logits"],
+                "hidden_states": [t["hidden_states"][0]] + [t["hidden_states"][k]
+                                                           for k in self._layer_map],
+                "attention_scores": [t["attention_scores"][k - 1] for k in self._layer_map]}
+      return mapped, self._student_view(x, training=training)
+    student = {"logits": self.student(x, training=training)}
+    if not self._needs_teacher:  # hard labels only: the teacher's forward pass is not needed
+      return {"logits": tf.zeros_like(student["logits"])}, student
+    return {"logits": self.teacher(x, training=False)}, student
 
   def compute_losses(self, x, y, teacher_out, student_out):
     """The weighted loss and its parts (a dict of scalars) for one batch."""

@@ -40,7 +40,7 @@ def make_encoder_layer(config, index):
   )
 
 
-def bert_backbone(config, wrap_encoder=None, name="bert_backbone"):
+def bert_backbone(config, wrap_encoder=None, name="bert_backbone", encoders=None):
   """Builds a BERT encoder as a functional tf_keras model.
 
   Args:
@@ -48,6 +48,7 @@ def bert_backbone(config, wrap_encoder=None, name="bert_backbone"):
     wrap_encoder: optional function applied to each `PrunableTransformerEncoder` before it is
       placed in the graph, e.g. `lambda l: tfmot.sparsity.keras.prune_low_magnitude(l, ...)`.
     name: the model's name.
+    encoders: optional, the `config.num_layers` encoder blocks to use (default: new ones).
 
   Returns:
     A `keras.Model` mapping `{"token_ids", "segment_ids", "padding_mask"}` (int32 [batch, seq])
@@ -68,7 +69,10 @@ def bert_backbone(config, wrap_encoder=None, name="bert_backbone"):
   embeddings_layer_norm = keras.layers.LayerNormalization(
       epsilon=config.layer_norm_epsilon, name="embeddings_layer_norm")
   embeddings_dropout = keras.layers.Dropout(config.dropout, name="embeddings_dropout")
-  encoders = [make_encoder_layer(config, i) for i in range(config.num_layers)]
+  if encoders is None:
+    encoders = [make_encoder_layer(config, i) for i in range(config.num_layers)]
+  if len(encoders) != config.num_layers:
+    raise ValueError(f"{len(encoders)} encoders for a {config.num_layers}-layer config")
   if wrap_encoder is not None:
     encoders = [wrap_encoder(layer) for layer in encoders]
   pooled_dense = keras.layers.Dense(config.hidden_dim, activation="tanh",
@@ -128,6 +132,39 @@ def bert_classifier(backbone, num_classes, dropout=0.1, pooling="cls", name="ber
   logits = keras.layers.Dense(num_classes, kernel_initializer=config_initializer,
                               name="logits")(x)
   return keras.Model(inputs=backbone.input, outputs=logits, name=name)
+
+
+def shallow_copy(classifier, num_layers, name="student"):
+  """A copy of `classifier` with only its first `num_layers` encoder blocks (weights copied).
+
+  Embeddings, pooler and head are copied too; the result is a plain (unwrapped) classifier of
+  the same width, e.g. the dense shallow student the paper compares SparseBERT with.
+  """
+  from tf_sparsebert.config import ModelConfig
+  unwrap = lambda la: la.layer if isinstance(la, pruning_wrapper.PruneLowMagnitude) else la  # noqa: E731
+  source = [unwrap(la) for la in encoder_layers(classifier)]
+  if not 0 < num_layers <= len(source):
+    raise ValueError(f"--student_layers must be in [1, {len(source)}] for this "
+                     f"{len(source)}-layer model, got {num_layers}")
+  token = classifier.get_layer("token_embedding")
+  config = ModelConfig(
+      vocabulary_size=token.input_dim, num_layers=num_layers, num_heads=source[0].num_heads,
+      hidden_dim=token.output_dim, intermediate_dim=source[0].intermediate_dim,
+      max_sequence_length=classifier.get_layer("position_embedding").sequence_length,
+      num_segments=classifier.get_layer("segment_embedding").input_dim,
+      dropout=classifier.get_layer("embeddings_dropout").rate,
+      layer_norm_epsilon=classifier.get_layer("embeddings_layer_norm").epsilon)
+  encoders = [PrunableTransformerEncoder.from_config(layer.get_config())
+              for layer in source[:num_layers]]
+  pooling = "mean" if any(la.name == "mean_pooling" for la in classifier.layers) else "cls"
+  copy = bert_classifier(bert_backbone(config, encoders=encoders),
+                         classifier.get_layer("logits").units,
+                         dropout=classifier.get_layer("classifier_dropout").rate,
+                         pooling=pooling, name=name)
+  for layer in copy.layers:
+    if layer.weights:
+      layer.set_weights(unwrap(classifier.get_layer(layer.name)).get_weights())
+  return copy
 
 
 def encoder_layers(model):

@@ -46,3 +46,14 @@ def cubic_schedule(pruning_config, total_steps):
       end_step=resolve_end_step(pruning_config, total_steps),
       power=pruning_config.power,
       frequency=pruning_config.frequency)
+
+
+def one_shot_schedule(pruning_config):
+  """Magnitude pruning to the target once, at the first training step; the mask is then fixed.
+
+  tfmot `ConstantSparsity` limited to steps 0-1: the mask is computed from the weights the
+  student starts with (prune-then-fine-tune), and afterwards only applied.
+  """
+  pruning_config.validate()
+  return tfmot.sparsity.keras.ConstantSparsity(pruning_config.target_sparsity, begin_step=0,
+                                               end_step=1, frequency=1)
