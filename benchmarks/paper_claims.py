@@ -1,0 +1,114 @@
+"""The paper's claims on real data: accuracy vs sparsity per strategy, sparse vs shallow-dense.
+
+  .venv/bin/python benchmarks/paper_claims.py --list
+  .venv/bin/python benchmarks/paper_claims.py [--only REGEX] [--runs_dir=runs/claims]
+  .venv/bin/python benchmarks/summarize_claims.py        # table in benchmarks/README.md + plot
+
+Each run is `python -m tf_sparsebert.train --flagfile=configs/claims/<flagfile> <flags>`; its
+result goes to benchmarks/results/claims/<name>.json as soon as it finishes (config, dev metrics,
+measured sparsity, wall time, examples/second). Finished runs are skipped; a killed one resumes
+from its last backup. All runs of a task share one fine-tuned teacher: the first run of the task
+in RUNS fine-tunes it, the others load it (`--teacher_model`).
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "benchmarks", "results", "claims")
+SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
+SEEDS = (42, 1, 2)
+
+
+def _runs():
+  """name -> (task, flagfile, extra flags); the first run of each task trains its teacher."""
+  runs = {"mrpc_sparsebert_90": ("mrpc", "mrpc_sparsebert.flags", ["--target_sparsity=0.9"])}
+  for strategy in ("sparsebert", "finetune_then_prune", "prune_then_finetune"):
+    for s in SPARSITIES:
+      runs.setdefault(f"mrpc_{strategy}_{round(s * 100)}",
+                      ("mrpc", f"mrpc_{strategy}.flags", [f"--target_sparsity={s}"]))
+  for s in (0.667, 0.833):  # the non-zero encoder weights of a 2- and a 1-layer dense student
+    runs[f"mrpc_sparsebert_{s * 100:.1f}"] = ("mrpc", "mrpc_sparsebert.flags",
+                                              [f"--target_sparsity={s}"])
+  for layers in (1, 2):
+    runs[f"mrpc_shallow_{layers}l"] = ("mrpc", "mrpc_shallow.flags", [f"--student_layers={layers}"])
+  for s in (0.9, 0.95):
+    for seed in SEEDS[1:]:
+      runs[f"mrpc_sparsebert_{round(s * 100)}_seed{seed}"] = (
+          "mrpc", "mrpc_sparsebert.flags", [f"--target_sparsity={s}", f"--seed={seed}"])
+  runs["sst2_sparsebert_90"] = ("sst2", "sst2_sparsebert.flags", [])
+  runs["rte_sparsebert_90"] = ("rte", "rte_sparsebert.flags", [])
+  return runs
+
+
+RUNS = _runs()
+
+
+def _teacher_run(task):
+  return next(name for name, (t, _, _) in RUNS.items() if t == task)
+
+
+def _json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def run(name, runs_dir, teachers):
+  task, flagfile, extra = RUNS[name]
+  out = os.path.join(runs_dir, name)
+  cmd = [sys.executable, "-m", "tf_sparsebert.train", f"--flagfile=configs/claims/{flagfile}",
+         f"--output_dir={out}", *extra]
+  if name != _teacher_run(task) or task in teachers:
+    teacher = teachers.get(task) or os.path.join(runs_dir, _teacher_run(task), "teacher")
+    cmd.append(f"--teacher_model={teacher}")
+  start = time.time()
+  with open(out + ".log", "a") as log:
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=log, stderr=subprocess.STDOUT,
+                   env=dict(os.environ, CI="1"))
+  wall = time.time() - start
+  m, s, c = (_json(os.path.join(out, f)) for f in ("metrics.json", "sparsity.json", "config.json"))
+  t = m["timing"]
+  epochs = t["student_epoch_seconds"]
+  steady = sorted(epochs[1:])[len(epochs[1:]) // 2] if len(epochs) > 1 else epochs[0]
+  result = {
+      "name": name, "task": task, "command": " ".join(["python"] + cmd[1:]),
+      "config": c["train"], "student_recipe": c["student_recipe"],
+      "teacher": m["teacher"], "student": m["student"], "metric": m["metric"],
+      "sparsity": {k: s[k] for k in ("overall", "min", "max", "num_weights", "num_zeros")},
+      "encoder_nonzero_weights": s["num_weights"] - s["num_zeros"],
+      "wall_seconds": round(wall, 1), "student_epoch_seconds": epochs,
+      "student_examples_per_second": t["num_student_train_examples"] / steady,
+      "student_history": m.get("history", {}).get("student")}
+  os.makedirs(RESULTS, exist_ok=True)
+  with open(os.path.join(RESULTS, name + ".json.tmp"), "w") as f:
+    json.dump(result, f, indent=2)
+  os.replace(os.path.join(RESULTS, name + ".json.tmp"), os.path.join(RESULTS, name + ".json"))
+  return result
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--only", default=".*", help="regex over run names")
+  parser.add_argument("--runs_dir", default="runs/claims")
+  parser.add_argument("--teacher", action="append", default=[],
+                      help="TASK=PATH: use this fine-tuned teacher for TASK")
+  parser.add_argument("--list", action="store_true")
+  args = parser.parse_args()
+  teachers = dict(t.split("=", 1) for t in args.teacher)
+  names = [n for n in RUNS if re.fullmatch(args.only, n)]
+  for name in names:
+    done = os.path.exists(os.path.join(RESULTS, name + ".json"))
+    if args.list:
+      print(f"{'done' if done else 'todo'}  {name}")
+    elif not done:
+      result = run(name, os.path.join(REPO, args.runs_dir), teachers)
+      print(name, result["student"], result["sparsity"]["overall"], flush=True)
+
+
+if __name__ == "__main__":
+  main()

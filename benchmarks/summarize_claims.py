@@ -1,0 +1,135 @@
+"""Regenerates the paper-claims table in benchmarks/README.md and the plot, from the JSON files.
+
+  .venv/bin/python benchmarks/summarize_claims.py
+
+Reads benchmarks/results/claims/*.json (written by paper_claims.py), writes
+benchmarks/results/claims.png (dev accuracy vs compression of the encoder's linear weights, one
+line per strategy, the shallow-dense students as points, the teacher as a line: the paper's
+Figure 4) and the table between the `claims` markers of benchmarks/README.md.
+"""
+
+import glob
+import json
+import os
+import statistics
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results", "claims")
+README = os.path.join(HERE, "README.md")
+PLOT = os.path.join(HERE, "results", "claims.png")
+BEGIN, END = "<!-- claims:begin -->", "<!-- claims:end -->"
+LABELS = {"sparsebert": "SparseBERT (prune while distilling)",
+          "finetune_then_prune": "fine-tune, then prune", "prune_then_finetune":
+          "prune, then fine-tune", "shallow": "dense shallow student (distilled)"}
+
+
+def load():
+  rows = []
+  for path in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
+    with open(path) as f:
+      r = json.load(f)
+    c = r["config"]
+    r["strategy"] = "shallow" if c.get("student_layers") else c.get("strategy", "sparsebert")
+    r["seed"] = c["data"]["seed"]
+    r["target"] = c["pruning"]["target_sparsity"]
+    rows.append(r)
+  return rows
+
+
+def _full_encoder_weights(rows):
+  """Encoder linear weights of the full-depth model (from any full-depth run of the task)."""
+  return {r["task"]: r["sparsity"]["num_weights"] for r in rows if r["strategy"] != "shallow"}
+
+
+def points(rows):
+  """(task, strategy, x = compression of the encoder's linear weights) -> list of rows."""
+  full = _full_encoder_weights(rows)
+  out = {}
+  for r in rows:
+    x = full.get(r["task"], r["sparsity"]["num_weights"]) / r["encoder_nonzero_weights"]
+    out.setdefault((r["task"], r["strategy"], round(x, 2)), []).append(r)
+  return out
+
+
+def _stats(group, metric="accuracy"):
+  values = [g["student"][metric] for g in group]
+  spread = statistics.stdev(values) if len(values) > 1 else None
+  return statistics.mean(values), spread, len(values)
+
+
+def table(rows):
+  lines = ["| task | strategy | target sparsity | measured | non-zero encoder weights | "
+           "compression | dev acc (mean) | ± std (seeds) | dev F1 / main | vs teacher | "
+           "student ex/s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+  for (task, strategy, x), group in sorted(points(rows).items()):
+    mean, spread, n = _stats(group)
+    r = group[0]
+    teacher = r["teacher"]["accuracy"] if "accuracy" in r["teacher"] else r["teacher"]["main"]
+    other = r["student"].get("f1", r["student"]["main"])
+    label = LABELS[strategy] + (f" ({r['config']['student_layers']} layers)"
+                                if strategy == "shallow" else "")
+    lines.append(
+        f"| {task} | {label} | {r['target']:.3f} | {r['sparsity']['overall']:.4f} | "
+        f"{r['encoder_nonzero_weights']:,} | {x:.1f}x | {mean:.2f} | "
+        f"{'' if spread is None else f'{spread:.2f} (n={n})'} | {other:.2f} | "
+        f"{mean - teacher:+.2f} | {r['student_examples_per_second']:.1f} |")
+  teachers = {r["task"]: r["teacher"] for r in rows}
+  lines.append("")
+  lines += [f"Teacher ({task}): " + ", ".join(f"{k} {v:.2f}" for k, v in t.items() if k != "main")
+            for task, t in sorted(teachers.items())]
+  return "\n".join(lines)
+
+
+def plot(rows, task="mrpc"):
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for strategy, marker in (("sparsebert", "o"), ("finetune_then_prune", "s"),
+                           ("prune_then_finetune", "^"), ("shallow", "*")):
+    pts = sorted((x, _stats(g)) for (t, s, x), g in points(rows).items()
+                 if t == task and s == strategy)
+    if not pts:
+      continue
+    xs = [x for x, _ in pts]
+    ys = [st[0] for _, st in pts]
+    errs = [st[1] or 0 for _, st in pts]
+    style = dict(marker=marker, label=LABELS[strategy], capsize=3)
+    if strategy == "shallow":
+      ax.errorbar(xs, ys, yerr=errs, linestyle="none", markersize=12, **style)
+    else:
+      ax.errorbar(xs, ys, yerr=errs, **style)
+  teacher = [r["teacher"]["accuracy"] for r in rows if r["task"] == task]
+  if teacher:
+    ax.axhline(teacher[0], color="gray", linestyle="--", label="teacher (dense)")
+  ax.axhline(279 / 408 * 100, color="lightgray", linestyle=":", label="majority class")
+  ax.set_xscale("log")
+  ax.set_xlabel("compression of the encoder's linear weights (dense / non-zero)")
+  ax.set_ylabel(f"{task.upper()} dev accuracy")
+  ax.set_title(f"{task.upper()}, MiniLM-L6-H384 (cf. the paper's Figure 4)")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(PLOT, dpi=120)
+
+
+def main():
+  rows = load()
+  if not rows:
+    raise SystemExit(f"no results in {RESULTS}: run benchmarks/paper_claims.py first")
+  plot(rows)
+  with open(README, encoding="utf-8") as f:
+    text = f.read()
+  if BEGIN not in text:
+    raise SystemExit(f"{README} has no {BEGIN} ... {END} section")
+  head, rest = text.split(BEGIN, 1)
+  _, tail = rest.split(END, 1)
+  with open(README, "w", encoding="utf-8") as f:
+    f.write(f"{head}{BEGIN}\n{table(rows)}\n\n![accuracy vs compression](results/claims.png)\n"
+            f"{END}{tail}")
+  print(table(rows))
+
+
+if __name__ == "__main__":
+  main()
