@@ -113,11 +113,22 @@ CASES = {
     "unknown task": (lambda t: ["--task=squad"], r"--task=squad: value should be one of <cola\|mrpc"),
     "bad pooling": (lambda t: ["--pooling=max"], r"--pooling=max: value should be one of <cls\|mean>"),
     "bad block size": (lambda t: ["--pruning_block_size=0,1"], r"--pruning_block_size"),
+    "checkpoint steps negative": (lambda t: ["--checkpoint_steps=-5"],
+                                  r"--checkpoint_steps: must be >= 0"),
+    "unknown strategy": (lambda t: ["--strategy=lottery"], r"--strategy=lottery: value should be"),
+    "student deeper than checkpoint": (lambda t: ["--student_layers=3"],
+                                       r"--student_layers=3 is more than the 2 layers"),
+    "multi-worker without TF_CONFIG": (
+        lambda t: ["--distribution_strategy=multi_worker_mirrored"],
+        r"multi_worker_mirrored needs the TF_CONFIG environment variable"),
+    "tpu address without tpu strategy": (lambda t: ["--tpu=grpc://10.0.0.2:8470"],
+                                         r"--tpu: needs --distribution_strategy=tpu"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input_catalogue(name, tmp_path, tiny_checkpoint_bert_vocab):
+def test_bad_input_catalogue(name, tmp_path, tiny_checkpoint_bert_vocab, monkeypatch):
+  monkeypatch.delenv("TF_CONFIG", raising=False)
   make, match = CASES[name]
   out = tmp_path / "out"
   argv = [f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
@@ -129,7 +140,7 @@ def test_bad_input_catalogue(name, tmp_path, tiny_checkpoint_bert_vocab):
 
 
 def test_catalogue_is_large_enough():
-  assert len(CASES) + 2 >= 20  # + the two CLI-only cases below
+  assert len(CASES) + 2 >= 20  # + the CLI-only cases below
 
 
 @pytest.mark.parametrize("name", ["self-including flagfile", "pickle .bin only", "tsv not utf-8"])

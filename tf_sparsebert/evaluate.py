@@ -55,8 +55,8 @@ def main(argv):
     sys.exit(f"error: {e}")
   print(json.dumps(result, indent=2))
   if flags.FLAGS.output_json:
-    with open(flags.FLAGS.output_json, "w", encoding="utf-8") as f:
-      json.dump(result, f, indent=2)
+    from tf_sparsebert.resume import write_json
+    write_json(flags.FLAGS.output_json, result)  # a temporary file, renamed when complete
 
 
 def define_flags(flag_values=flags.FLAGS):
