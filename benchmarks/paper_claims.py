@@ -58,32 +58,66 @@ def _json(path):
     return json.load(f)
 
 
-def run(name, runs_dir, teachers):
+def command(name, runs_dir, teachers):
   task, flagfile, extra = RUNS[name]
-  out = os.path.join(runs_dir, name)
   cmd = [sys.executable, "-m", "tf_sparsebert.train", f"--flagfile=configs/claims/{flagfile}",
-         f"--output_dir={out}", *extra]
+         f"--output_dir={os.path.join(runs_dir, name)}", *extra]
   if name != _teacher_run(task) or task in teachers:
     teacher = teachers.get(task) or os.path.join(runs_dir, _teacher_run(task), "teacher")
     cmd.append(f"--teacher_model={teacher}")
+  return cmd
+
+
+# Settings that do not change what is trained.
+NOT_THE_RECIPE = {"output_dir", "overwrite", "checkpoint_steps", "teacher_model"}
+
+
+def adopt(name, run_dir, runs_dir, teachers):
+  """Records an existing finished run as `name` if it trained exactly `name`'s recipe."""
+  import tf_sparsebert  # noqa: F401
+  from absl import flags
+  from tf_sparsebert import config as tsb_config
+  from tf_sparsebert import flags as tsb_flags
+  fv = flags.FlagValues()
+  tsb_flags.define_train_flags(fv)
+  os.chdir(REPO)
+  fv(["train", *command(name, runs_dir, teachers)[3:]])
+  wanted = json.loads(json.dumps(tsb_flags.train_config_from_flags(fv).to_dict()))
+  saved = tsb_config.TrainConfig.from_dict(_json(os.path.join(run_dir, "config.json"))["train"])
+  differ = [d for d in tsb_config.differences(json.loads(json.dumps(saved.to_dict())), wanted)
+            if d not in NOT_THE_RECIPE]
+  if differ:
+    raise SystemExit(f"{run_dir} is not {name}: it differs in {differ}")
+  return summarize(name, run_dir, None, f"adopted from {os.path.relpath(run_dir, REPO)}")
+
+
+def run(name, runs_dir, teachers):
+  cmd = command(name, runs_dir, teachers)
+  out = os.path.join(runs_dir, name)
   start = time.time()
   with open(out + ".log", "a") as log:
     subprocess.run(cmd, cwd=REPO, check=True, stdout=log, stderr=subprocess.STDOUT,
                    env=dict(os.environ, CI="1"))
-  wall = time.time() - start
+  return summarize(name, out, time.time() - start, " ".join(["python"] + cmd[1:]))
+
+
+def summarize(name, out, wall, provenance):
+  task = RUNS[name][0]
   m, s, c = (_json(os.path.join(out, f)) for f in ("metrics.json", "sparsity.json", "config.json"))
   t = m["timing"]
   epochs = t["student_epoch_seconds"]
   steady = sorted(epochs[1:])[len(epochs[1:]) // 2] if len(epochs) > 1 else epochs[0]
   result = {
-      "name": name, "task": task, "command": " ".join(["python"] + cmd[1:]),
-      "config": c["train"], "student_recipe": c["student_recipe"],
+      "name": name, "task": task, "command": provenance,
+      "config": c["train"], "student_recipe": c.get("student_recipe"),
       "teacher": m["teacher"], "student": m["student"], "metric": m["metric"],
       "sparsity": {k: s[k] for k in ("overall", "min", "max", "num_weights", "num_zeros")},
       "encoder_nonzero_weights": s["num_weights"] - s["num_zeros"],
-      "wall_seconds": round(wall, 1), "student_epoch_seconds": epochs,
+      "wall_seconds": wall and round(wall, 1), "student_epoch_seconds": epochs,
       "student_examples_per_second": t["num_student_train_examples"] / steady,
       "student_history": m.get("history", {}).get("student")}
+  if c["train"].get("student_layers"):  # a shallow student's encoder vs the full-depth one
+    result["full_depth_layers"] = (c.get("model") or {}).get("num_layers")
   os.makedirs(RESULTS, exist_ok=True)
   with open(os.path.join(RESULTS, name + ".json.tmp"), "w") as f:
     json.dump(result, f, indent=2)
@@ -97,16 +131,22 @@ def main():
   parser.add_argument("--runs_dir", default="runs/claims")
   parser.add_argument("--teacher", action="append", default=[],
                       help="TASK=PATH: use this fine-tuned teacher for TASK")
+  parser.add_argument("--adopt", action="append", default=[],
+                      help="NAME=RUN_DIR: record a finished run of exactly NAME's recipe")
   parser.add_argument("--list", action="store_true")
   args = parser.parse_args()
   teachers = dict(t.split("=", 1) for t in args.teacher)
+  runs_dir = os.path.join(REPO, args.runs_dir)
+  for spec in args.adopt:
+    name, run_dir = spec.split("=", 1)
+    print(name, adopt(name, os.path.abspath(run_dir), runs_dir, teachers)["student"])
   names = [n for n in RUNS if re.fullmatch(args.only, n)]
   for name in names:
     done = os.path.exists(os.path.join(RESULTS, name + ".json"))
     if args.list:
       print(f"{'done' if done else 'todo'}  {name}")
     elif not done:
-      result = run(name, os.path.join(REPO, args.runs_dir), teachers)
+      result = run(name, runs_dir, teachers)
       print(name, result["student"], result["sparsity"]["overall"], flush=True)
 
 

@@ -21,6 +21,18 @@ DISTRIBUTION_STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "t
 STUDENT_INITS = ("pretrained", "teacher")
 
 
+def differences(saved, current, prefix=""):
+  """Dotted names of the settings in which two `TrainConfig.to_dict()`s (or JSON of them) differ."""
+  out = []
+  for k in sorted(set(saved) | set(current)):
+    a, b = saved.get(k), current.get(k)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += differences(a, b, f"{prefix}{k}.")
+    elif a != b:
+      out.append(f"{prefix}{k}")
+  return out
+
+
 def _check(condition, field, message):
   if not condition:
     raise ValueError(f"--{field}: {message}")

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
+from tf_sparsebert import config as tsb_config
 from tf_sparsebert import distribute, resume
 from tf_sparsebert import evaluate as evaluation
 from tf_sparsebert.callbacks import DevMetrics
@@ -67,19 +68,6 @@ class EpochTimer(keras.callbacks.Callback):
     self.seconds.append(time.perf_counter() - self._start)
 
 
-def _differences(saved, current, prefix=""):
-  """Dotted names of the settings in which two `TrainConfig.to_dict()`s differ."""
-  keys = sorted(set(saved) | set(current))
-  out = []
-  for k in keys:
-    a, b = saved.get(k), current.get(k)
-    if isinstance(a, dict) and isinstance(b, dict):
-      out += _differences(a, b, f"{prefix}{k}.")
-    elif a != b:
-      out.append(f"{prefix}{k}")
-  return out
-
-
 def is_finished(config):
   """True if output_dir holds every output this config asks for."""
   out = config.output_dir
@@ -105,7 +93,7 @@ def check_output_dir(config):
   with open(saved_path, encoding="utf-8") as f:
     saved = json.load(f)["train"]
   current = json.loads(json.dumps(config.to_dict()))
-  differ = [d for d in _differences(saved, current) if d != "overwrite"]
+  differ = [d for d in tsb_config.differences(saved, current) if d != "overwrite"]
   if differ:
     raise ValueError(f"--output_dir: {out} holds an unfinished run with other settings "
                      f"({', '.join(differ)}); rerun it with its own flags ({out}/flags.txt) to "
