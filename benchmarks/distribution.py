@@ -17,10 +17,12 @@ Writes benchmarks/results/distribution.json.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
+
+import tf_sparsebert  # noqa: F401  (before TensorFlow)
+from tf_sparsebert import distribute
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = os.path.join(REPO, "benchmarks", "results", "distribution.json")
@@ -64,16 +66,6 @@ def _timed(procs):
   return time.time() - start, codes
 
 
-def _free_ports(n):
-  socks = [socket.socket() for _ in range(n)]
-  for s in socks:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in socks]
-  for s in socks:
-    s.close()
-  return ports
-
-
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--teacher_model", default="runs/core/sparsebert_90/teacher")
@@ -96,13 +88,11 @@ def main():
   single("mirrored", "--distribution_strategy=mirrored", "--num_cpu_devices=2")
 
   out = os.path.join(runs, "two_workers")
-  hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
   logs = [open(os.path.join(runs, f"two_workers_{i}.log"), "w") for i in range(2)]
   procs = [_start([*base, f"--output_dir={out}", "--overwrite",
                    "--distribution_strategy=multi_worker_mirrored"], logs[i],
-                  env={"TF_CONFIG": json.dumps({"cluster": {"worker": hosts},
-                                                "task": {"type": "worker", "index": i}})})
-           for i in range(2)]
+                  env={"TF_CONFIG": tf_config})
+           for i, tf_config in enumerate(distribute.local_cluster(2))]
   wall, codes = _timed(procs)
   assert codes == [0, 0], f"two_workers failed, see {runs}/two_workers_*.log"
   entry = summarize(out, wall)

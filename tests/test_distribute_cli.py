@@ -3,23 +3,13 @@ and two MultiWorkerMirrored worker processes on 127.0.0.1 (TF_CONFIG)."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 
 from conftest import REPO
-
-
-def _free_ports(n):
-  socks = [socket.socket() for _ in range(n)]
-  for s in socks:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in socks]
-  for s in socks:
-    s.close()
-  return ports
+from tf_sparsebert import distribute
 
 
 def _train_cli(*argv, env=None):
@@ -63,12 +53,10 @@ def test_cli_mirrored_matches_one_device(tiny_checkpoint_bert_vocab, tmp_path):
 
 def test_two_workers_end_with_identical_masks(tiny_checkpoint_bert_vocab, tmp_path):
   out = str(tmp_path / "run")
-  hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
   procs = [_train_cli(f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
                       "--distribution_strategy=multi_worker_mirrored",
-                      env={"TF_CONFIG": json.dumps({"cluster": {"worker": hosts},
-                                                    "task": {"type": "worker", "index": i}})})
-           for i in range(2)]
+                      env={"TF_CONFIG": tf_config})
+           for tf_config in distribute.local_cluster(2)]
   _finish(procs)
   worker = os.path.join(out, "workers", "worker_1")
   chief_masks, worker_masks = _read(out, "sparsity.json"), _read(worker, "sparsity.json")

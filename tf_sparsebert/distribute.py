@@ -12,6 +12,7 @@ same masks.
 
 import json
 import os
+import socket
 
 import tensorflow as tf
 
@@ -84,3 +85,18 @@ def worker_index(strategy):
 
 def is_chief(strategy):
   return worker_index(strategy) == 0
+
+
+def local_cluster(num_workers):
+  """`TF_CONFIG` values for `num_workers` workers on free ports of 127.0.0.1 (one per worker).
+
+  For trying `multi_worker_mirrored` on one machine: start the same command once per value.
+  """
+  socks = [socket.socket() for _ in range(num_workers)]
+  for s in socks:
+    s.bind(("127.0.0.1", 0))
+  hosts = [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]
+  for s in socks:
+    s.close()
+  return [json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})
+          for i in range(num_workers)]
