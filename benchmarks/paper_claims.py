@@ -94,6 +94,7 @@ def adopt(name, run_dir, runs_dir, teachers):
 def run(name, runs_dir, teachers):
   cmd = command(name, runs_dir, teachers)
   out = os.path.join(runs_dir, name)
+  os.makedirs(runs_dir, exist_ok=True)
   start = time.time()
   with open(out + ".log", "a") as log:
     subprocess.run(cmd, cwd=REPO, check=True, stdout=log, stderr=subprocess.STDOUT,
