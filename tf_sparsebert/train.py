@@ -156,7 +156,7 @@ def _loss_and_metrics(task):
           [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
 
-def _fit(config, model, dataset, steps, epochs, backup_dir, callbacks):
+def _fit(config, model, dataset, steps, epochs, backup_dir, callbacks, validation_data):
   """`model.fit` over `epochs`, backed up every --checkpoint_steps into `backup_dir`.
 
   After a kill, the same call restores the last backup and goes on from the batch after it,
@@ -171,7 +171,8 @@ def _fit(config, model, dataset, steps, epochs, backup_dir, callbacks):
   backup = ([resume.backup_callback(backup_dir, config.checkpoint_steps)]
             if config.checkpoint_steps else [])
   history = model.fit(resume.resumable_dataset(dataset, epochs, start), epochs=epochs,
-                      steps_per_epoch=steps, verbose=2 if os.environ.get("CI") else 1,
+                      steps_per_epoch=steps, validation_data=validation_data,
+                      verbose=2 if os.environ.get("CI") else 1,
                       callbacks=backup + [keras.callbacks.TerminateOnNaN(), timer] + callbacks)
   logs = {k: [float(v) for v in values] for k, values in history.history.items()}
   return {"epoch_seconds": timer.seconds, "resumed_at_step": start, "history": logs}
@@ -188,7 +189,7 @@ def fine_tune_teacher(config, p, log_dir, backup_dir, callbacks=()):
                         backup_dir, [keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher")),
                                      _dev_metrics(config, p, teacher,
                                                   os.path.join(log_dir, "teacher", "dev")),
-                                     *callbacks])
+                                     *callbacks], p.dev_ds)
   _check_finite(teacher, teacher, "stage 1 (teacher)", "--teacher_learning_rate")
   return teacher, fitted
 
@@ -228,7 +229,7 @@ def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):
                    tfmot.sparsity.keras.PruningSummaries(os.path.join(log_dir, "student")),
                    _dev_metrics(config, p, student, os.path.join(log_dir, "student", "dev"),
                                 sparsity_image=True),
-                   *callbacks])
+                   *callbacks], p.dev_ds)
   _check_finite(distiller, student, "stage 2 (student)", "--student_learning_rate")
   return student, fitted
 
