@@ -51,6 +51,7 @@ class Prepared:
   num_student_examples: int
   dev_ds: tf.data.Dataset
   schedule: object                # the tfmot pruning schedule of the student
+  recipe: object                  # the `StudentRecipe` of --strategy
   state: str                      # "new", "resume" (an unfinished run) or "worker" (not chief)
 
 
@@ -146,7 +147,7 @@ def prepare(config, check_dir=True):
                   dev_features=dev_features, train_ds=train_ds, steps=steps,
                   student_ds=student_ds, student_steps=student_steps,
                   num_student_examples=len(train) + len(extra), dev_ds=dev_ds,
-                  schedule=schedule, state=state)
+                  schedule=schedule, recipe=recipe, state=state)
 
 
 def _loss_and_metrics(task):
@@ -185,11 +186,11 @@ def fine_tune_teacher(config, p, log_dir, backup_dir, callbacks=()):
   teacher.compile(optimizer=create_optimizer(config.teacher_optimizer,
                                              p.steps * config.teacher_optimizer.epochs),
                   loss=loss, metrics=metrics)
-  fitted = _fit(config, teacher, p.train_ds, p.steps, config.teacher_optimizer.epochs,
-                        backup_dir, [keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher")),
-                                     _dev_metrics(config, p, teacher,
-                                                  os.path.join(log_dir, "teacher", "dev")),
-                                     *callbacks], p.dev_ds)
+  fitted = _fit(
+      config, teacher, p.train_ds, p.steps, config.teacher_optimizer.epochs, backup_dir,
+      [keras.callbacks.TensorBoard(os.path.join(log_dir, "teacher")),
+       _dev_metrics(config, p, teacher, os.path.join(log_dir, "teacher", "dev")), *callbacks],
+      p.dev_ds)
   _check_finite(teacher, teacher, "stage 1 (teacher)", "--teacher_learning_rate")
   return teacher, fitted
 
@@ -201,7 +202,7 @@ def _dev_metrics(config, p, model, log_dir, sparsity_image=False):
 
 
 def make_student(config, p, teacher):
-  if config.student_recipe().init == "teacher":
+  if p.recipe.init == "teacher":
     source = teacher
   else:
     backbone, _ = checkpoints.load_bert(config.init_checkpoint, config.data.max_seq_length)
@@ -215,7 +216,7 @@ def make_student(config, p, teacher):
 
 def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):
   student = make_student(config, p, teacher)
-  d = config.student_recipe().distill
+  d = p.recipe.distill
   distiller = Distiller(student=student, teacher=teacher, alpha_kd=d.alpha_kd,
                         alpha_ce=d.alpha_ce, alpha_hidden=d.alpha_hidden,
                         alpha_attention=d.alpha_attention, temperature=d.temperature,
@@ -312,7 +313,7 @@ def _run(config, strategy, chief, on_start, callbacks):
         "student_steps_per_epoch": p.student_steps,
         "num_student_train_examples": p.num_student_examples,
         "num_dev_examples": len(p.dev),
-        "student_recipe": dataclasses.asdict(config.student_recipe()),
+        "student_recipe": dataclasses.asdict(p.recipe),
         "num_replicas": strategy.num_replicas_in_sync})
   log_dir = os.path.join(own, "logs")
   backups = os.path.join(out, resume.BACKUP_DIR)
