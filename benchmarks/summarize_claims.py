@@ -106,6 +106,9 @@ def plot(rows, task="mrpc"):
     ax.axhline(teacher[0], color="gray", linestyle="--", label="teacher (dense)")
   ax.axhline(279 / 408 * 100, color="lightgray", linestyle=":", label="majority class")
   ax.set_xscale("log")
+  ticks = [2, 3, 5, 6, 10, 20]
+  ax.set_xticks(ticks, [f"{t}x" for t in ticks])
+  ax.minorticks_off()
   ax.set_xlabel("compression of the encoder's linear weights (dense / non-zero)")
   ax.set_ylabel(f"{task.upper()} dev accuracy")
   ax.set_title(f"{task.upper()}, MiniLM-L6-H384 (cf. the paper's Figure 4)")
