@@ -22,7 +22,7 @@ import sys
 import time
 
 import tf_sparsebert  # noqa: F401  (before TensorFlow)
-from tf_sparsebert import distribute
+from tf_sparsebert import distribute, resume
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = os.path.join(REPO, "benchmarks", "results", "distribution.json")
@@ -124,9 +124,7 @@ def main():
 
 def _write(results):
   os.makedirs(os.path.dirname(RESULT), exist_ok=True)
-  with open(RESULT + ".tmp", "w") as f:
-    json.dump(results, f, indent=2)
-  os.replace(RESULT + ".tmp", RESULT)
+  resume.write_json(RESULT, results)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ import subprocess
 import sys
 import time
 
+import tf_sparsebert  # noqa: F401  (before TensorFlow)
+from tf_sparsebert import resume
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results", "claims")
 SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
@@ -74,7 +77,6 @@ NOT_THE_RECIPE = {"output_dir", "overwrite", "checkpoint_steps", "teacher_model"
 
 def adopt(name, run_dir, runs_dir, teachers):
   """Records an existing finished run as `name` if it trained exactly `name`'s recipe."""
-  import tf_sparsebert  # noqa: F401
   from absl import flags
   from tf_sparsebert import config as tsb_config
   from tf_sparsebert import flags as tsb_flags
@@ -120,9 +122,7 @@ def summarize(name, out, wall, provenance):
   if c["train"].get("student_layers"):  # a shallow student's encoder vs the full-depth one
     result["full_depth_layers"] = (c.get("model") or {}).get("num_layers")
   os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, name + ".json.tmp"), "w") as f:
-    json.dump(result, f, indent=2)
-  os.replace(os.path.join(RESULTS, name + ".json.tmp"), os.path.join(RESULTS, name + ".json"))
+  resume.write_json(os.path.join(RESULTS, name + ".json"), result)
   return result
 
 
