@@ -38,6 +38,16 @@ VARIANTS = {
     # Twice the training, and a ramp 2.6x as long (0 -> 90% over 3000 of ~3460 steps): the 5-epoch
     # run lost the teacher's level while crossing 60-85% sparsity within ~360 steps.
     "sparsebert_90_long": (["--student_epochs=10", "--pruning_end_step=3000"], "sparsebert_90"),
+    # The same number of student steps as sparsebert_90_long, but fresh data instead of repeats:
+    # 14 teacher-labelled copies per example and 2 epochs (the long run ended at 90% train
+    # accuracy, 74.5% dev, with its dev KD loss rising: it was memorising 11k examples).
+    "sparsebert_90_aug14": (["--augment_factor=14", "--student_epochs=2",
+                             "--pruning_end_step=2800"], "sparsebert_90"),
+    # sparsebert_90_long with the attention-score loss at 0.1: at 85-90% it was 7.0 of a total
+    # of 8.6 (KD 0.08, CE 0.23), so its gradient, not the task's, decided what the few remaining
+    # weights did.
+    "sparsebert_90_long_att01": (["--student_epochs=10", "--pruning_end_step=3000",
+                                  "--alpha_attention=0.1"], "sparsebert_90"),
 }
 
 

@@ -14,8 +14,8 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = os.path.join(REPO, "benchmarks", "results", "exploration.json")
-KEYS = ("accuracy", "sparsity", "kd_loss", "ce_loss", "hidden_loss", "attention_loss",
-        "val_accuracy")
+KEYS = ("accuracy", "sparsity", "val_sparsity", "kd_loss", "ce_loss", "hidden_loss",
+        "attention_loss", "val_accuracy")  # sparsity: the epoch's mean; val_sparsity: at its end
 
 
 def student_epochs(log_path):
