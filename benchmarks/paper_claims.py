@@ -29,7 +29,11 @@ SEEDS = (42, 1, 2)
 
 
 def _runs():
-  """name -> (task, flagfile, extra flags); the first run of each task trains its teacher."""
+  """name -> (task, flagfile, extra flags); the first run of each task trains its teacher.
+
+  Runs of one flagfile form a series (a line of the plot), named after the flagfile without its
+  task: sparsebert, sparsebert_long, finetune_then_prune, prune_then_finetune, shallow.
+  """
   runs = {"mrpc_sparsebert_90": ("mrpc", "mrpc_sparsebert.flags", ["--target_sparsity=0.9"])}
   for strategy in ("sparsebert", "finetune_then_prune", "prune_then_finetune"):
     for s in SPARSITIES:
@@ -40,6 +44,9 @@ def _runs():
                                               [f"--target_sparsity={s}"])
   for layers in (1, 2):
     runs[f"mrpc_shallow_{layers}l"] = ("mrpc", "mrpc_shallow.flags", [f"--student_layers={layers}"])
+  for s in (0.9, 0.95):  # the 10-epoch schedule of benchmarks/core_mrpc.py's sparsebert_90_long
+    runs[f"mrpc_sparsebert_long_{round(s * 100)}"] = ("mrpc", "mrpc_sparsebert_long.flags",
+                                                      [f"--target_sparsity={s}"])
   for s in (0.9, 0.95):
     for seed in SEEDS[1:]:
       runs[f"mrpc_sparsebert_{round(s * 100)}_seed{seed}"] = (
@@ -50,6 +57,11 @@ def _runs():
 
 
 RUNS = _runs()
+
+
+def series(name):
+  """The recipe a run belongs to: its flagfile's name without the task, e.g. `sparsebert_long`."""
+  return RUNS[name][1].removesuffix(".flags").split("_", 1)[1]
 
 
 def _teacher_run(task):
@@ -111,7 +123,7 @@ def summarize(name, out, wall, provenance):
   epochs = t["student_epoch_seconds"]
   steady = sorted(epochs[1:])[len(epochs[1:]) // 2] if len(epochs) > 1 else epochs[0]
   result = {
-      "name": name, "task": task, "command": provenance,
+      "name": name, "task": task, "series": series(name), "command": provenance,
       "config": c["train"], "student_recipe": c.get("student_recipe"),
       "teacher": m["teacher"], "student": m["student"], "metric": m["metric"],
       "sparsity": {k: s[k] for k in ("overall", "min", "max", "num_weights", "num_zeros")},

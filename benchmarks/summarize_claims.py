@@ -3,9 +3,10 @@
   .venv/bin/python benchmarks/summarize_claims.py
 
 Reads benchmarks/results/claims/*.json (written by paper_claims.py), writes
-benchmarks/results/claims.png (dev accuracy vs compression of the encoder's linear weights, one
-line per strategy, the shallow-dense students as points, the teacher as a line: the paper's
-Figure 4) and the table between the `claims` markers of benchmarks/README.md.
+benchmarks/results/claims.png (dev accuracy vs compression of the encoder's linear weights: one
+line per recipe, i.e. SparseBERT's two schedules and the two baselines; the shallow-dense
+students as points; the teacher as a line: the paper's Figure 4) and the table between the
+`claims` markers of benchmarks/README.md.
 """
 
 import glob
@@ -24,6 +25,7 @@ README = os.path.join(HERE, "README.md")
 PLOT = os.path.join(HERE, "results", "claims.png")
 BEGIN, END = "<!-- claims:begin -->", "<!-- claims:end -->"
 LABELS = {"sparsebert": "SparseBERT (prune while distilling)",
+          "sparsebert_long": "SparseBERT, 10 epochs (ramp over 3000 of 3460 steps)",
           "finetune_then_prune": "fine-tune, then prune", "prune_then_finetune":
           "prune, then fine-tune", "shallow": "dense shallow student (distilled)"}
 
@@ -34,7 +36,6 @@ def load():
     with open(path) as f:
       r = json.load(f)
     c = r["config"]
-    r["strategy"] = "shallow" if c.get("student_layers") else c.get("strategy", "sparsebert")
     r["seed"] = c["data"]["seed"]
     r["target"] = c["pruning"]["target_sparsity"]
     rows.append(r)
@@ -43,16 +44,16 @@ def load():
 
 def _full_encoder_weights(rows):
   """Encoder linear weights of the full-depth model (from any full-depth run of the task)."""
-  return {r["task"]: r["sparsity"]["num_weights"] for r in rows if r["strategy"] != "shallow"}
+  return {r["task"]: r["sparsity"]["num_weights"] for r in rows if r["series"] != "shallow"}
 
 
 def points(rows):
-  """(task, strategy, x = compression of the encoder's linear weights) -> list of rows."""
+  """(task, series, x = compression of the encoder's linear weights) -> list of rows."""
   full = _full_encoder_weights(rows)
   out = {}
   for r in rows:
     x = full.get(r["task"], r["sparsity"]["num_weights"]) / r["encoder_nonzero_weights"]
-    out.setdefault((r["task"], r["strategy"], round(x, 2)), []).append(r)
+    out.setdefault((r["task"], r["series"], round(x, 2)), []).append(r)
   return out
 
 
@@ -63,16 +64,16 @@ def _stats(group, metric="accuracy"):
 
 
 def table(rows):
-  lines = ["| task | strategy | target sparsity | measured | non-zero encoder weights | "
+  lines = ["| task | recipe | target sparsity | measured | non-zero encoder weights | "
            "compression | dev acc (mean) | ± std (seeds) | dev F1 / main | vs teacher | "
            "student ex/s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-  for (task, strategy, x), group in sorted(points(rows).items()):
+  for (task, series, x), group in sorted(points(rows).items()):
     mean, spread, n = _stats(group)
     r = group[0]
     teacher = r["teacher"]["accuracy"] if "accuracy" in r["teacher"] else r["teacher"]["main"]
     other = r["student"].get("f1", r["student"]["main"])
-    label = LABELS[strategy] + (f" ({r['config']['student_layers']} layers)"
-                                if strategy == "shallow" else "")
+    label = LABELS[series] + (f" ({r['config']['student_layers']} layers)"
+                              if series == "shallow" else "")
     lines.append(
         f"| {task} | {label} | {r['target']:.3f} | {r['sparsity']['overall']:.4f} | "
         f"{r['encoder_nonzero_weights']:,} | {x:.1f}x | {mean:.2f} | "
@@ -86,18 +87,19 @@ def table(rows):
 
 
 def plot(rows, task="mrpc"):
-  fig, ax = plt.subplots(figsize=(7, 4.5))
-  for strategy, marker in (("sparsebert", "o"), ("finetune_then_prune", "s"),
-                           ("prune_then_finetune", "^"), ("shallow", "*")):
+  fig, ax = plt.subplots(figsize=(10, 4.5))
+  for series, marker in (("sparsebert", "o"), ("sparsebert_long", "D"),
+                         ("finetune_then_prune", "s"), ("prune_then_finetune", "^"),
+                         ("shallow", "*")):
     pts = sorted((x, _stats(g)) for (t, s, x), g in points(rows).items()
-                 if t == task and s == strategy)
+                 if t == task and s == series)
     if not pts:
       continue
     xs = [x for x, _ in pts]
     ys = [st[0] for _, st in pts]
     errs = [st[1] or 0 for _, st in pts]
-    style = dict(marker=marker, label=LABELS[strategy], capsize=3)
-    if strategy == "shallow":
+    style = dict(marker=marker, label=LABELS[series], capsize=3)
+    if series == "shallow":
       ax.errorbar(xs, ys, yerr=errs, linestyle="none", markersize=12, **style)
     else:
       ax.errorbar(xs, ys, yerr=errs, **style)
@@ -112,7 +114,7 @@ def plot(rows, task="mrpc"):
   ax.set_xlabel("compression of the encoder's linear weights (dense / non-zero)")
   ax.set_ylabel(f"{task.upper()} dev accuracy")
   ax.set_title(f"{task.upper()}, MiniLM-L6-H384 (cf. the paper's Figure 4)")
-  ax.legend(fontsize=8)
+  ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside the data
   fig.tight_layout()
   fig.savefig(PLOT, dpi=120)
 
