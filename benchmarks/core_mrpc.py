@@ -53,6 +53,13 @@ VARIANTS = {
     # attention): the long run ended at 90% train accuracy and 74.5% dev, its train CE falling
     # (0.23) while its dev CE rose (0.62).
     "sparsebert_90_long_no_ce": (LONG + ["--alpha_ce=0"], "sparsebert_90"),
+    # The long run's ramp (0 -> 90% over 3000 steps) with a third of every epoch real, unlabelled
+    # sentence pairs of STS-B's training set (news headlines, MSR paraphrase pairs, captions,
+    # forums; 63 sharing a sentence with MRPC dev dropped) instead of more noisy copies: the long
+    # run memorised its 11k inputs, and 14 noisy copies per example (aug14) were off the data's
+    # distribution. 7 epochs of ~16.7k examples: about the long run's number of steps.
+    "sparsebert_90_transfer_stsb": (["--transfer_tasks=stsb", "--student_epochs=7",
+                                     "--pruning_end_step=3000"], "sparsebert_90"),
 }
 
 

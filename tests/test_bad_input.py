@@ -74,6 +74,12 @@ CASES = {
                           r"--glue_dir: .*train.tsv line \d+ has 2 columns, mrpc needs 5"),
     "label out of range": (lambda t: _glue_copy(t, lambda b: b + b"7\t1\t2\ta\tb\n"),
                            r"--glue_dir: .*line \d+: label '7' is not one of \['0', '1'\]"),
+    "transfer task unknown": (lambda t: ["--transfer_tasks=squad"],
+                              r"--transfer_tasks: 'squad' is not a GLUE task other than mrpc"),
+    "transfer task single-sentence": (lambda t: ["--transfer_tasks=sst2"],
+                                      r"--transfer_tasks: sst2 has 1 text column\(s\), mrpc has 2"),
+    "transfer task tsv missing": (lambda t: _glue_copy(t, lambda b: b) + ["--transfer_tasks=rte"],
+                                  r"--transfer_tasks=rte: --glue_dir: .*RTE/train.tsv does not exist"),
     "glue dir missing": (lambda t: ["--glue_dir=/nonexistent"],
                          r"--glue_dir: /nonexistent is not a directory"),
     # checkpoints

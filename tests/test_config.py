@@ -7,14 +7,15 @@ from tf_sparsebert import config as cfg
 
 def _config(strategy, **kw):
   return cfg.TrainConfig(output_dir="o", init_checkpoint="c", strategy=strategy,
-                         data=cfg.DataConfig(glue_dir="g", augment_factor=2),
+                         data=cfg.DataConfig(glue_dir="g", augment_factor=2,
+                                             transfer_tasks=("stsb",)),
                          distill=cfg.DistillConfig(alpha_kd=0.5, alpha_ce=0.2, alpha_hidden=3.0),
                          **kw).validate()
 
 
 def test_sparsebert_uses_the_flags_as_given():
   r = _config("sparsebert", student_init="teacher").student_recipe()
-  assert (r.init, r.augment_factor, r.one_shot) == ("teacher", 2, False)
+  assert (r.init, r.augment_factor, r.transfer_tasks, r.one_shot) == ("teacher", 2, ("stsb",), False)
   assert r.distill == cfg.DistillConfig(alpha_kd=0.5, alpha_ce=0.2, alpha_hidden=3.0)
 
 
@@ -23,7 +24,7 @@ def test_sparsebert_uses_the_flags_as_given():
 def test_baselines_use_hard_labels_only(strategy, init, one_shot):
   r = _config(strategy, student_init="pretrained" if init == "teacher" else "teacher"
               ).student_recipe()
-  assert (r.init, r.augment_factor, r.one_shot) == (init, 0, one_shot)
+  assert (r.init, r.augment_factor, r.transfer_tasks, r.one_shot) == (init, 0, (), one_shot)
   assert (r.distill.alpha_kd, r.distill.alpha_ce, r.distill.alpha_hidden,
           r.distill.alpha_attention) == (0.0, 1.0, 0.0, 0.0)
 

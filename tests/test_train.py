@@ -84,15 +84,17 @@ def test_finished_run_is_never_overwritten(tiny_run, tiny_checkpoint_bert_vocab)
   assert os.path.getmtime(os.path.join(tiny_run, "metrics.json")) == before
 
 
-def test_teacher_model_student_init_teacher_and_augmentation(tiny_run, tmp_path,
-                                                                tiny_checkpoint_bert_vocab):
+def test_teacher_model_student_init_teacher_augmentation_and_transfer_set(
+    tiny_run, tmp_path, tiny_checkpoint_bert_vocab):
   out = str(tmp_path / "second")
   config = _config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
                     f"--teacher_model={tiny_run}/teacher", "--student_init=teacher",
-                    "--student_epochs=1", "--augment_factor=1"])
+                    "--student_epochs=1", "--augment_factor=1", "--transfer_tasks=rte"])
   result = train.run(config)
   assert not os.path.exists(os.path.join(out, "teacher"))
-  assert result["timing"]["num_student_train_examples"] == 2 * 64
+  # 64 MRPC examples, 64 noisy copies, the first 64 RTE training pairs (none shares a sentence
+  # with MRPC dev).
+  assert result["timing"]["num_student_train_examples"] == 3 * 64
   assert result["timing"]["student_steps_per_epoch"] >= 2 * 64 // 8
   with open(os.path.join(tiny_run, "metrics.json")) as f:
     assert result["teacher"] == json.load(f)["teacher"]

@@ -115,6 +115,7 @@ class DataConfig:
   max_train_examples: int = 0           # 0: all
   max_eval_examples: int = 0            # 0: all
   augment_factor: int = 0               # teacher-labelled noisy copies per training example
+  transfer_tasks: Tuple[str, ...] = ()  # unlabelled training inputs of these GLUE tasks (transfer)
   seed: int = 42
 
   def validate(self):
@@ -130,6 +131,13 @@ class DataConfig:
     _check(self.max_train_examples >= 0, "max_train_examples", "must be >= 0")
     _check(self.max_eval_examples >= 0, "max_eval_examples", "must be >= 0")
     _check(self.augment_factor >= 0, "augment_factor", "must be >= 0")
+    for name in self.transfer_tasks:
+      _check(name in glue.TASKS and name != self.task, "transfer_tasks",
+             f"{name!r} is not a GLUE task other than {self.task}; choose from "
+             f"{sorted(set(glue.TASKS) - {self.task})}")
+      _check(glue.TASKS[name].is_pair == glue.TASKS[self.task].is_pair, "transfer_tasks",
+             f"{name} has {len(glue.TASKS[name].text_columns)} text column(s), "
+             f"{self.task} has {len(glue.TASKS[self.task].text_columns)}")
     return self
 
 
@@ -215,6 +223,7 @@ class StudentRecipe:
   init: str                    # "pretrained" or "teacher"
   distill: DistillConfig       # loss weights
   augment_factor: int          # teacher-labelled copies per training example
+  transfer_tasks: Tuple[str, ...]  # GLUE tasks whose unlabelled training inputs are distilled on
   one_shot: bool               # prune once at the first step and keep the mask (else the schedule)
 
 
@@ -268,11 +277,12 @@ class TrainConfig:
   def student_recipe(self):
     """The student's initialisation, losses, data and pruning mode under `strategy`."""
     if self.strategy == "sparsebert":
-      return StudentRecipe(self.student_init, self.distill, self.data.augment_factor, False)
+      return StudentRecipe(self.student_init, self.distill, self.data.augment_factor,
+                           tuple(self.data.transfer_tasks), False)
     hard_labels = DistillConfig(alpha_kd=0.0, alpha_ce=1.0, alpha_hidden=0.0, alpha_attention=0.0)
     if self.strategy == "finetune_then_prune":
-      return StudentRecipe("teacher", hard_labels, 0, False)
-    return StudentRecipe("pretrained", hard_labels, 0, True)
+      return StudentRecipe("teacher", hard_labels, 0, (), False)
+    return StudentRecipe("pretrained", hard_labels, 0, (), True)
 
   def to_dict(self):
     return dataclasses.asdict(self)
@@ -291,4 +301,6 @@ class TrainConfig:
         d[key] = klass(**d[key])
     if "pruning" in d:
       d["pruning"].block_size = tuple(d["pruning"].block_size)
+    if "data" in d:
+      d["data"].transfer_tasks = tuple(d["data"].transfer_tasks)
     return cls(**d)

@@ -39,6 +39,10 @@ def define_data_flags(flag_values=flags.FLAGS):
   _define(fv, "integer", "augment_factor", d.augment_factor,
           "Distil the student also on this many teacher-labelled noisy copies (words masked, "
           "replaced or deleted) of each training example (0: none).")
+  _define(fv, "list", "transfer_tasks", list(d.transfer_tasks),
+          "Distil the student also on the training inputs (not the labels) of these GLUE tasks "
+          "with the same number of text columns, e.g. stsb for mrpc; examples sharing a sentence "
+          "with the task's dev split are dropped.")
   _define(fv, "integer", "seed", d.seed, "Random seed for initialisation and shuffling.")
 
 
@@ -118,7 +122,7 @@ def data_config_from_flags(f):
       tfds_download=f.tfds_download, max_seq_length=f.max_seq_length, batch_size=f.batch_size,
       eval_batch_size=f.eval_batch_size, bucket_width=f.bucket_width,
       max_train_examples=f.max_train_examples, max_eval_examples=f.max_eval_examples,
-      augment_factor=f.augment_factor, seed=f.seed)
+      augment_factor=f.augment_factor, transfer_tasks=tuple(f.transfer_tasks or ()), seed=f.seed)
 
 
 def _block_size(values):

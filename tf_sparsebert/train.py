@@ -24,7 +24,7 @@ from tf_sparsebert import config as tsb_config
 from tf_sparsebert import distribute, resume
 from tf_sparsebert import evaluate as evaluation
 from tf_sparsebert.callbacks import DevMetrics
-from tf_sparsebert.data import augment, glue, preprocessing
+from tf_sparsebert.data import augment, glue, preprocessing, transfer
 from tf_sparsebert.distill.distiller import Distiller
 from tf_sparsebert.models import bert, checkpoints, saving
 from tf_sparsebert.optimization import create_optimizer
@@ -128,8 +128,15 @@ def prepare(config, check_dir=True):
                   bucket_width=config.data.bucket_width)
   train_ds, steps = preprocessing.make_dataset(train_features, train.labels, **batching)
   recipe = config.student_recipe()
-  # The student also sees teacher-labelled noisy copies of the training set (if asked).
+  # The student also sees teacher-labelled noisy copies of the training set and the inputs of
+  # related tasks (if asked).
   extra = augment.augment(train, recipe.augment_factor, seed=config.data.seed)
+  if recipe.transfer_tasks:
+    related, dropped = transfer.transfer_set(config.data, recipe.transfer_tasks, exclude=dev)
+    logging.info("Transfer set: %d unlabelled examples of %s (%d dropped: they share a sentence "
+                 "with %s dev)", len(related), ", ".join(recipe.transfer_tasks), dropped,
+                 task.name)
+    extra = augment.concatenate(extra, related)
   if len(extra):
     extra_features = preprocessing.tokenize(extra, preprocessor)
     student_ds, student_steps = preprocessing.make_dataset(
