@@ -66,3 +66,27 @@ def test_series_is_the_flagfile_recipe():
   for name, (task, flagfile, _) in m.RUNS.items():  # every run's flagfile exists
     assert os.path.exists(os.path.join(REPO, "configs", "claims", flagfile)), name
     assert name.startswith(task + "_" + m.series(name)), name
+
+
+def test_checks_compute_each_target_margin(tmp_path, monkeypatch):
+  m = _module()
+  results = tmp_path / "claims"
+  results.mkdir()
+  _result(results, "s90", 79.6, 0.9)                      # teacher 80: needs 79.5
+  _result(results, "s95a", 78.0, 0.95)                    # needs 79.0; mean of seeds 78.5
+  _result(results, "s95b", 79.0, 0.95, seed=1)
+  _result(results, "f90", 70.0, 0.9, series="finetune_then_prune")
+  _result(results, "p90", 72.5, 0.9, series="prune_then_finetune")
+  _result(results, "s83", 75.0, 1 - 100 / 600)            # 6x, as the 1-layer student
+  _result(results, "d1", 73.5, 0.0, series="shallow", layers=1)
+  monkeypatch.setattr(m, "RESULTS", str(results))
+  lines = m.checks(m.load())
+  assert "- SparseBERT (prune while distilling) at 90%: 79.60 vs teacher - 0.5 = 79.50: met " \
+         "(+0.10)" in lines
+  assert "- SparseBERT (prune while distilling) at 95%: 78.50 vs teacher - 1.0 = 79.00: missed " \
+         "(-0.50)" in lines
+  assert "- SparseBERT (prune while distilling) >= both baselines at 90%: 79.60 vs 72.50: met " \
+         "(+7.10)" in lines
+  assert "- SparseBERT (prune while distilling) >= 1-layer dense student + 2 at 6.0x: 75.00 vs " \
+         "73.50: missed (-0.50)" in lines
+  assert len(lines) == 4  # no baselines at 95%, no long schedule
