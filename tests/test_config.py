@@ -34,3 +34,10 @@ def test_unknown_strategy_and_negative_layers():
     _config("lottery")
   with pytest.raises(ValueError, match="--student_layers: must be >= 0"):
     _config("sparsebert", student_layers=-1)
+
+
+def test_json_round_trip_keeps_tuples():
+  import json
+  c = _config("sparsebert", pruning=cfg.PruningConfig(block_size=(16, 1)))
+  back = cfg.TrainConfig.from_dict(json.loads(c.to_json()))
+  assert back == c and back.data.transfer_tasks == ("stsb",) and back.pruning.block_size == (16, 1)
