@@ -72,7 +72,8 @@ def table(rows):
     r = group[0]
     teacher = r["teacher"]["accuracy"] if "accuracy" in r["teacher"] else r["teacher"]["main"]
     other = r["student"].get("f1", r["student"]["main"])
-    label = LABELS[series] + (f" ({r['config']['student_layers']} layers)"
+    layers = r["config"].get("student_layers", 0)
+    label = LABELS[series] + (f" ({layers} layer{'s' * (layers > 1)})"
                               if series == "shallow" else "")
     lines.append(
         f"| {task} | {label} | {r['target']:.3f} | {r['sparsity']['overall']:.4f} | "
@@ -175,12 +176,12 @@ def main():
     raise SystemExit(f"{README} has no {BEGIN} ... {END} section")
   head, rest = text.split(BEGIN, 1)
   _, tail = rest.split(END, 1)
+  summary = (f"{table(rows)}\n\nThe issue's figures (MRPC dev accuracy; margin in points):\n\n"
+             + "\n".join(checks(rows)))  # all computed before README.md is rewritten
   with open(README, "w", encoding="utf-8") as f:
-    f.write(f"{head}{BEGIN}\n{table(rows)}\n\nThe issue's figures (MRPC dev accuracy; margin "
-            "in points):\n\n" + "\n".join(checks(rows)) +
-            f"\n\n![accuracy vs compression](results/claims.png)\n{END}{tail}")
-  print(table(rows))
-  print("\n".join(checks(rows)))
+    f.write(f"{head}{BEGIN}\n{summary}\n\n![accuracy vs compression](results/claims.png)\n"
+            f"{END}{tail}")
+  print(summary)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def test_table_and_plot(tmp_path, monkeypatch):
   assert "| SparseBERT, 10 epochs (ramp over 3000 of 3460 steps) | 0.900 | 0.9000 | 60 | 10.0x | " \
          "74.50 |  |" in text
   # the 1-layer dense student keeps 100 of the 600 full-depth encoder weights: 6x
-  assert "dense shallow student (distilled) (1 layers) | 0.000 | 0.0000 | 100 | 6.0x | 72.00" in text
+  assert "dense shallow student (distilled) (1 layer) | 0.000 | 0.0000 | 100 | 6.0x | 72.00" in text
   assert (tmp_path / "claims.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
