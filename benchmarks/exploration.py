@@ -34,8 +34,9 @@ def collect(run_dir, log_path):
   with open(os.path.join(run_dir, "flags.txt")) as f:
     flags = [line.strip() for line in f if line.strip() and not line.startswith("--helpfull")]
   keep = ("--pooling", "--student_init", "--student_epochs", "--student_learning_rate",
-          "--augment_factor", "--transfer_tasks", "--target_sparsity", "--pruning_end_step", "--pruning_frequency",
-          "--alpha_", "--temperature", "--teacher_model", "--max_seq_length", "--batch_size")
+          "--augment_factor", "--transfer_tasks", "--target_sparsity", "--pruning_end_step",
+          "--pruning_frequency", "--alpha_", "--temperature", "--teacher_model",
+          "--max_seq_length", "--batch_size")
   entry = {"flags": [f for f in flags if f.startswith(keep)], "flagfile": os.path.relpath(
       os.path.join(run_dir, "flags.txt"), REPO), "student_epochs": student_epochs(log_path)}
   metrics = os.path.join(run_dir, "metrics.json")

@@ -78,8 +78,9 @@ CASES = {
                               r"--transfer_tasks: 'squad' is not a GLUE task other than mrpc"),
     "transfer task single-sentence": (lambda t: ["--transfer_tasks=sst2"],
                                       r"--transfer_tasks: sst2 has 1 text column\(s\), mrpc has 2"),
-    "transfer task tsv missing": (lambda t: _glue_copy(t, lambda b: b) + ["--transfer_tasks=rte"],
-                                  r"--transfer_tasks=rte: --glue_dir: .*RTE/train.tsv does not exist"),
+    "transfer task tsv missing": (
+        lambda t: _glue_copy(t, lambda b: b) + ["--transfer_tasks=rte"],
+        r"--transfer_tasks=rte: --glue_dir: .*RTE/train.tsv does not exist"),
     "glue dir missing": (lambda t: ["--glue_dir=/nonexistent"],
                          r"--glue_dir: /nonexistent is not a directory"),
     # checkpoints

@@ -15,7 +15,8 @@ def _config(strategy, **kw):
 
 def test_sparsebert_uses_the_flags_as_given():
   r = _config("sparsebert", student_init="teacher").student_recipe()
-  assert (r.init, r.augment_factor, r.transfer_tasks, r.one_shot) == ("teacher", 2, ("stsb",), False)
+  assert (r.init, r.augment_factor, r.transfer_tasks, r.one_shot) == (
+      "teacher", 2, ("stsb",), False)
   assert r.distill == cfg.DistillConfig(alpha_kd=0.5, alpha_ce=0.2, alpha_hidden=3.0)
 
 

@@ -131,7 +131,7 @@ def test_transfer_set_is_unlabelled_and_never_contains_a_dev_sentence(tmp_path):
   from tf_sparsebert.data import augment, transfer
   glue_dir = _write(tmp_path, "MRPC", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
                     "1\t1\t2\tThe cat sat .\tA cat sat down .\n", name="dev.tsv")
-  header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+  header = "\t".join(glue.TASKS["stsb"].header) + "\n"
   _write(tmp_path, "STS-B", header +
          "0\tg\tf\ty\t0\tn\tn\tA dog runs.\tThe dog is running.\t4.0\n"
          "1\tg\tf\ty\t1\tn\tn\tthe cat sat.\tSomething else.\t1.0\n"        # dev sentence 1
