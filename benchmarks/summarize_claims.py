@@ -125,9 +125,10 @@ def checks(rows, task="mrpc"):
     if t == task and s == "shallow":
       near = [v for k, v in sparse.items() if abs(k - x) / x < 0.02]
       if near:
-        margin = near[0] - _stats(group)[0] - 2.0
+        dense = _stats(group)[0]
+        margin = near[0] - dense - 2.0
         lines.append(f"- {LABELS['sparsebert']} >= {group[0]['config']['student_layers']}-layer "
-                     f"dense student + 2 at {x:.1f}x: {near[0]:.2f} vs {_stats(group)[0]:.2f}: "
+                     f"dense student + 2 at {x:.1f}x: {near[0]:.2f} vs {dense:.2f}: "
                      f"{'met' if margin >= 0 else 'missed'} ({margin:+.2f})")
   return lines
 

@@ -144,7 +144,7 @@ def test_transfer_set_is_unlabelled_and_never_contains_a_dev_sentence(tmp_path):
   assert ex.texts == [["A dog runs.", "It rains."], ["The dog is running.", "It is wet."]]
   assert dropped == 2
   assert ex.labels.dtype == np.int32 and (ex.labels == augment.NO_LABEL).all()
-  with pytest.raises(ValueError, match="--transfer_tasks: 'sst2'"):
+  with pytest.raises(ValueError, match="--transfer_tasks: sst2 has 1 text column"):
     transfer.transfer_set(config, ("sst2",), exclude=dev)
 
 

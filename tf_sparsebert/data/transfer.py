@@ -37,15 +37,12 @@ def transfer_set(data_config, tasks, exclude):
   Returns:
     (`Examples` with label `augment.NO_LABEL`, number of examples dropped as overlapping).
   """
+  dataclasses.replace(data_config, transfer_tasks=tuple(tasks)).validate()  # the config's checks
   target = glue.get_task(data_config.task)
   held_out = {normalized(t) for column in exclude.texts for t in column}
   texts = [[] for _ in target.text_columns]
   dropped = 0
   for name in tasks:
-    task = glue.TASKS.get(name)
-    if task is None or task.is_pair != target.is_pair or name == target.name:
-      raise ValueError(f"--transfer_tasks: {name!r} is not a GLUE task with the text columns of "
-                       f"{target.name} (other than it)")
     source_config = dataclasses.replace(data_config, task=name)  # --max_train_examples applies
     try:
       examples = glue.load_split(source_config, "train")
