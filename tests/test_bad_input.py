@@ -115,6 +115,12 @@ CASES = {
     "begin >= end": (lambda t: ["--pruning_begin_step=10", "--pruning_end_step=10"],
                      r"--pruning_end_step: must be >"),
     "end misaligned": (lambda t: ["--pruning_end_step=7"], r"multiple of --pruning_frequency"),
+    "lr rewind with no steps after the ramp": (
+        lambda t: ["--pruning_lr_rewind"],
+        r"--pruning_lr_rewind: the ramp ends at the last training step \(16 of 16\)"),
+    "lr rewind without a ramp": (
+        lambda t: ["--pruning_lr_rewind", "--strategy=prune_then_finetune"],
+        r"--pruning_lr_rewind needs a pruning ramp"),
     "seq above positions": (lambda t: ["--max_seq_length=100"],
                             r"--max_seq_length=100 is above the model's 64 positions"),
     "unknown task": (lambda t: ["--task=squad"], r"--task=squad: value should be one of <cola\|mrpc"),

@@ -255,6 +255,22 @@ def test_strategies_and_shallow_students_end_to_end(argv, init, kernel_sparsity,
   assert all(abs(r["sparsity"] - kernel_sparsity) <= 0.005 for r in report["kernels"])
 
 
+def test_lr_rewind_restarts_the_student_schedule_when_the_ramp_ends(tiny_run, tmp_path,
+                                                                    tiny_checkpoint_bert_vocab):
+  out = str(tmp_path / "rewind")
+  train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
+                     f"--teacher_model={tiny_run}/teacher", "--pruning_end_step=8",
+                     "--pruning_lr_rewind"]))
+  lr = dict(_summaries(os.path.join(out, "logs", "student"))["epoch_learning_rate"])
+  # 8 steps per epoch; the ramp ends at step 8, where phase 2 starts (its warm-up rounds to 0
+  # steps), so epoch 1 ends at the peak again instead of at 1e-3 * 8/15 of one long decay.
+  assert float(lr[0]) == pytest.approx(1e-3) and float(lr[1]) == pytest.approx(0.0)
+  with open(os.path.join(out, "sparsity.json")) as f:
+    assert all(abs(r["sparsity"] - 0.9) <= 0.005 for r in json.load(f)["kernels"])
+  with open(os.path.join(out, "config.json")) as f:
+    assert json.load(f)["train"]["pruning"]["lr_rewind"] is True
+
+
 def test_student_layers_above_the_checkpoint_depth(tmp_path, tiny_checkpoint_bert_vocab):
   with pytest.raises(ValueError, match="--student_layers=3 is more than the 2 layers"):
     train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",

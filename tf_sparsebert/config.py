@@ -151,6 +151,7 @@ class PruningConfig:
   frequency: int = 10
   power: float = 3.0
   block_size: Tuple[int, int] = (1, 1)
+  lr_rewind: bool = False     # restart the student's learning-rate schedule at end_step
 
   def validate(self):
     _check(0.0 <= self.target_sparsity < 1.0, "target_sparsity",

@@ -95,6 +95,10 @@ def define_train_flags(flag_values=flags.FLAGS):
   _define(fv, "integer", "pruning_frequency", p.frequency, "Steps between mask updates.")
   _define(fv, "float", "pruning_power", p.power, "Exponent of the sparsity schedule (3: cubic).")
   _define(fv, "list", "pruning_block_size", ["1", "1"], "Pruning block shape (rows,cols).")
+  _define(fv, "bool", "pruning_lr_rewind", p.lr_rewind,
+          "Learning-rate rewinding (Renda et al. 2020): when the ramp ends at "
+          "--pruning_end_step, restart the student's warm-up and linear decay, so the steps at "
+          "the final sparsity train at full rate instead of the tail of one decay.")
   _define(fv, "float", "alpha_kd", k.alpha_kd, "Weight of the logit (KL) distillation loss.")
   _define(fv, "float", "alpha_ce", k.alpha_ce, "Weight of the hard-label cross-entropy.")
   _define(fv, "float", "alpha_hidden", k.alpha_hidden, "Weight of the hidden-state MSE.")
@@ -151,7 +155,7 @@ def train_config_from_flags(f):
       pruning=cfg.PruningConfig(
           target_sparsity=f.target_sparsity, begin_step=f.pruning_begin_step,
           end_step=f.pruning_end_step, frequency=f.pruning_frequency, power=f.pruning_power,
-          block_size=_block_size(f.pruning_block_size)),
+          block_size=_block_size(f.pruning_block_size), lr_rewind=f.pruning_lr_rewind),
       distill=cfg.DistillConfig(alpha_kd=f.alpha_kd, alpha_ce=f.alpha_ce,
                                 alpha_hidden=f.alpha_hidden, alpha_attention=f.alpha_attention,
                                 temperature=f.temperature),

@@ -149,6 +149,8 @@ def prepare(config, check_dir=True):
   schedule = (schedules.one_shot_schedule(config.pruning) if recipe.one_shot else
               schedules.cubic_schedule(config.pruning,
                                        student_steps * config.student_optimizer.epochs))
+  schedules.check_lr_rewind(config.pruning, schedule, recipe.one_shot,
+                            student_steps * config.student_optimizer.epochs)
   return Prepared(task=task, model_config=model_config, backbone=backbone,
                   preprocessor=preprocessor, train=train, dev=dev,
                   dev_features=dev_features, train_ds=train_ds, steps=steps,
@@ -228,8 +230,9 @@ def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):
                         alpha_ce=d.alpha_ce, alpha_hidden=d.alpha_hidden,
                         alpha_attention=d.alpha_attention, temperature=d.temperature,
                         regression=p.task.is_regression)
-  distiller.compile(optimizer=create_optimizer(config.student_optimizer,
-                                               p.student_steps * config.student_optimizer.epochs))
+  distiller.compile(optimizer=create_optimizer(
+      config.student_optimizer, p.student_steps * config.student_optimizer.epochs,
+      restart_step=p.schedule.end_step if config.pruning.lr_rewind else 0))
   distiller(next(iter(p.dev_ds))[0])  # built, so a backup restores into existing variables
   fitted = _fit(
       config, distiller, p.student_ds, p.student_steps, config.student_optimizer.epochs,

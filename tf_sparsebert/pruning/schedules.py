@@ -28,6 +28,19 @@ def resolve_end_step(pruning_config, total_steps):
   return end
 
 
+def check_lr_rewind(pruning_config, schedule, one_shot, total_steps):
+  """Raises if `--pruning_lr_rewind` is set but no steps follow the ramp to rewind over."""
+  if not pruning_config.lr_rewind:
+    return
+  if one_shot:
+    raise ValueError("--pruning_lr_rewind needs a pruning ramp; --strategy=prune_then_finetune "
+                     "prunes once at the first step and already trains at the full rate after it")
+  if schedule.end_step >= total_steps:
+    raise ValueError(f"--pruning_lr_rewind: the ramp ends at the last training step "
+                     f"({schedule.end_step} of {total_steps}), so there is nothing to rewind; "
+                     f"set --pruning_end_step below {total_steps}")
+
+
 def cubic_schedule(pruning_config, total_steps):
   """tfmot `PolynomialDecay` from 0 to the target sparsity (power 3 by default).
 
