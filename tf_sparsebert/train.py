@@ -146,11 +146,10 @@ def prepare(config, check_dir=True):
     student_ds, student_steps = train_ds, steps
   dev_ds, _ = preprocessing.make_dataset(dev_features, dev.labels, config.data.eval_batch_size,
                                          training=False, bucket_width=config.data.bucket_width)
+  total_student_steps = student_steps * config.student_optimizer.epochs
   schedule = (schedules.one_shot_schedule(config.pruning) if recipe.one_shot else
-              schedules.cubic_schedule(config.pruning,
-                                       student_steps * config.student_optimizer.epochs))
-  schedules.check_lr_rewind(config.pruning, schedule, recipe.one_shot,
-                            student_steps * config.student_optimizer.epochs)
+              schedules.cubic_schedule(config.pruning, total_student_steps))
+  schedules.check_lr_rewind(config.pruning, schedule, recipe.one_shot, total_student_steps)
   return Prepared(task=task, model_config=model_config, backbone=backbone,
                   preprocessor=preprocessor, train=train, dev=dev,
                   dev_features=dev_features, train_ds=train_ds, steps=steps,
