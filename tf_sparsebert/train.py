@@ -51,6 +51,7 @@ class Prepared:
   num_student_examples: int
   dev_ds: tf.data.Dataset
   schedule: object                # the tfmot pruning schedule of the student
+  lr_restart_step: int            # where --pruning_lr_rewind restarts the student's rate (0: none)
   recipe: object                  # the `StudentRecipe` of --strategy
   state: str                      # "new", "resume" (an unfinished run) or "worker" (not chief)
 
@@ -149,13 +150,14 @@ def prepare(config, check_dir=True):
   total_student_steps = student_steps * config.student_optimizer.epochs
   schedule = (schedules.one_shot_schedule(config.pruning) if recipe.one_shot else
               schedules.cubic_schedule(config.pruning, total_student_steps))
-  schedules.check_lr_rewind(config.pruning, schedule, recipe.one_shot, total_student_steps)
+  lr_restart_step = schedules.lr_restart_step(config.pruning, schedule, recipe.one_shot,
+                                              total_student_steps)
   return Prepared(task=task, model_config=model_config, backbone=backbone,
                   preprocessor=preprocessor, train=train, dev=dev,
                   dev_features=dev_features, train_ds=train_ds, steps=steps,
                   student_ds=student_ds, student_steps=student_steps,
                   num_student_examples=len(train) + len(extra), dev_ds=dev_ds,
-                  schedule=schedule, recipe=recipe, state=state)
+                  schedule=schedule, lr_restart_step=lr_restart_step, recipe=recipe, state=state)
 
 
 def _loss_and_metrics(task):
@@ -231,7 +233,7 @@ def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):
                         regression=p.task.is_regression)
   distiller.compile(optimizer=create_optimizer(
       config.student_optimizer, p.student_steps * config.student_optimizer.epochs,
-      restart_step=p.schedule.end_step if config.pruning.lr_rewind else 0))
+      restart_step=p.lr_restart_step))
   distiller(next(iter(p.dev_ds))[0])  # built, so a backup restores into existing variables
   fitted = _fit(
       config, distiller, p.student_ds, p.student_steps, config.student_optimizer.epochs,

@@ -28,10 +28,13 @@ def resolve_end_step(pruning_config, total_steps):
   return end
 
 
-def check_lr_rewind(pruning_config, schedule, one_shot, total_steps):
-  """Raises if `--pruning_lr_rewind` is set but no steps follow the ramp to rewind over."""
+def lr_restart_step(pruning_config, schedule, one_shot, total_steps):
+  """The step where `--pruning_lr_rewind` restarts the learning rate (0: no restart).
+
+  Raises if it is set but no steps follow the ramp to rewind over.
+  """
   if not pruning_config.lr_rewind:
-    return
+    return 0
   if one_shot:
     raise ValueError("--pruning_lr_rewind needs a pruning ramp; --strategy=prune_then_finetune "
                      "prunes once at the first step and already trains at the full rate after it")
@@ -39,6 +42,7 @@ def check_lr_rewind(pruning_config, schedule, one_shot, total_steps):
     raise ValueError(f"--pruning_lr_rewind: the ramp ends at the last training step "
                      f"({schedule.end_step} of {total_steps}), so there is nothing to rewind; "
                      f"set --pruning_end_step below {total_steps}")
+  return schedule.end_step
 
 
 def cubic_schedule(pruning_config, total_steps):
