@@ -125,6 +125,8 @@ CASES = {
                             r"--max_seq_length=100 is above the model's 64 positions"),
     "unknown task": (lambda t: ["--task=squad"], r"--task=squad: value should be one of <cola\|mrpc"),
     "bad pooling": (lambda t: ["--pooling=max"], r"--pooling=max: value should be one of <cls\|mean>"),
+    "student dropout 1.0": (lambda t: ["--student_dropout=1.0"],
+                            r"--student_dropout: must be in \[0, 1\), got 1.0"),
     "bad block size": (lambda t: ["--pruning_block_size=0,1"], r"--pruning_block_size"),
     "checkpoint steps negative": (lambda t: ["--checkpoint_steps=-5"],
                                   r"--checkpoint_steps: must be >= 0"),

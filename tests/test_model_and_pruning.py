@@ -187,6 +187,48 @@ def test_block_pruning_of_2d_and_3d_kernels(tmp_path, block_size):
   np.testing.assert_array_equal(student(x).numpy(), loaded(x).numpy())
 
 
+def _dropout_rates(model):
+  """Every dropout rate a training-mode call of `model` uses, by layer."""
+  rates = {}
+  for layer in model.layers:
+    inner = layer.layer if hasattr(layer, "pruning_obj") else layer
+    if isinstance(inner, keras.layers.Dropout):
+      rates[inner.name] = inner.rate
+    elif isinstance(inner, bert.PrunableTransformerEncoder):
+      rates[inner.name] = {inner._self_attention_dropout.rate, inner._feedforward_dropout.rate,
+                           inner._self_attention_layer._dropout}
+  return rates
+
+
+def test_student_dropout_overrides_every_rate_and_only_changes_training_mode(tmp_path):
+  teacher = _classifier()
+  x = _inputs()
+  later = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=1000, frequency=1)
+
+  def student_at_step_1(**kwargs):  # tfmot's training-mode call needs UpdatePruningStep's step
+    student = tf_sparsebert.make_sparse_student(teacher, schedule=later, **kwargs)
+    for layer in bert.encoder_layers(student):
+      layer.pruning_step.assign(1)
+    return student
+
+  default = student_at_step_1()
+  assert all(v in (0.1, {0.1}) for v in _dropout_rates(default).values())
+  assert not np.allclose(default(x, training=True), default(x, training=True))
+  for rate in (0.0, 0.3):
+    student = student_at_step_1(dropout=rate)
+    rates = _dropout_rates(student)
+    assert len(rates) == 2 + 2  # embeddings + classifier dropout, two encoder layers
+    assert all(v in (rate, {rate}) for v in rates.values()), rates
+    np.testing.assert_allclose(student(x), teacher(x), atol=1e-6)  # inference: no dropout
+    if rate == 0.0:  # nothing random is left in a training-mode call
+      np.testing.assert_array_equal(student(x, training=True), student(x, training=True))
+  saving.save_classifier(student, str(tmp_path / "student"), ["[PAD]"], True, saved_model=False)
+  loaded = saving.load_classifier(str(tmp_path / "student"))
+  assert all(v in (0.3, {0.3}) for v in _dropout_rates(loaded).values())
+  with pytest.raises(ValueError, match="dropout must be in"):
+    tf_sparsebert.make_sparse_student(teacher, target_sparsity=0.5, dropout=1.0)
+
+
 def test_bad_block_size():
   with pytest.raises(ValueError, match="block_size"):
     tf_sparsebert.make_sparse_student(_classifier(), target_sparsity=0.5, block_size=(0, 1))

@@ -239,6 +239,7 @@ class TrainConfig:
   strategy: str = "sparsebert"
   student_layers: int = 0       # >0: a shallower student made of the source's first N layers
   pooling: str = "cls"          # classifier input: "cls" (BERT pooler) or "mean" over tokens
+  student_dropout: Optional[float] = None  # the student's dropout rate (None: its source's)
   overwrite: bool = False
   export_tflite: bool = False   # stage 4: tf_sparsebert.export into output_dir/tflite
   mediapipe_python: str = ""    # with export_tflite: also MediaPipe TextClassifier models
@@ -260,6 +261,8 @@ class TrainConfig:
     _check(self.student_layers >= 0, "student_layers", "must be >= 0")
     _check(self.pooling in ("cls", "mean"), "pooling",
            f"must be cls or mean, got {self.pooling!r}")
+    _check(self.student_dropout is None or 0.0 <= self.student_dropout < 1.0, "student_dropout",
+           f"must be in [0, 1), got {self.student_dropout}")
     _check(not self.mediapipe_python or self.export_tflite, "mediapipe_python",
            "needs --export_tflite")
     _check(not self.mediapipe_python or os.access(self.mediapipe_python, os.X_OK),

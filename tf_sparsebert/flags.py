@@ -81,6 +81,9 @@ def define_train_flags(flag_values=flags.FLAGS):
           "Classifier input: cls (BERT's tanh pooler on [CLS], as keras-nlp's BertClassifier) "
           "or mean (masked mean over tokens; right for checkpoints trained with mean pooling, "
           "such as sentence-transformers' MiniLM).")
+  _define(fv, "float", "student_dropout", None,
+          "The student's dropout rate (embeddings, every encoder layer, classifier head); "
+          "unset: the rates of the model it starts from (0.1 for BERT checkpoints).")
   for prefix, epochs, lr in (("teacher", 3, 5e-5), ("student", 3, 5e-5)):
     _define(fv, "integer", f"{prefix}_epochs", epochs, f"Epochs of {prefix} training.")
     _define(fv, "float", f"{prefix}_learning_rate", lr, f"Peak learning rate of the {prefix}.")
@@ -148,7 +151,7 @@ def train_config_from_flags(f):
   config = cfg.TrainConfig(
       output_dir=f.output_dir or "", init_checkpoint=f.init_checkpoint or "",
       teacher_model=f.teacher_model, student_init=f.student_init, strategy=f.strategy,
-      student_layers=f.student_layers, pooling=f.pooling,
+      student_layers=f.student_layers, pooling=f.pooling, student_dropout=f.student_dropout,
       overwrite=f.overwrite, export_tflite=f.export_tflite,
       mediapipe_python=f.mediapipe_python or "",
       data=data_config_from_flags(f),

@@ -221,7 +221,8 @@ def make_student(config, p, teacher):
   if config.student_layers:
     source = bert.shallow_copy(source, config.student_layers)
   return prune.make_sparse_student(source, schedule=p.schedule,
-                                   block_size=config.pruning.block_size)
+                                   block_size=config.pruning.block_size,
+                                   dropout=config.student_dropout)
 
 
 def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):

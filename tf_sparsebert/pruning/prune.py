@@ -40,7 +40,8 @@ def from_keras_nlp(model):
   return model
 
 
-def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(1, 1)):
+def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(1, 1),
+                        dropout=None):
   """Returns a trainable copy of `model` whose encoder kernels are pruned while it trains.
 
   Every `PrunableTransformerEncoder` is rebuilt and wrapped with tfmot's `prune_low_magnitude`,
@@ -63,6 +64,8 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
     block_size: `(rows, cols)` blocks of each kernel's `[in, out]` matrix view that are kept or
       pruned together; `(1, 1)` is unstructured. `(16, 1)` and `(4, 1)` are the shapes TFLite's
       sparse FULLY_CONNECTED kernels run directly (as 1x16 / 1x4 blocks of `[out, in]`).
+    dropout: if given, the student's dropout rate everywhere (embeddings, each encoder layer's
+      attention/residual dropout, classifier head); default: `model`'s rates.
   """
   if schedule is None:
     if target_sparsity is None:
@@ -73,12 +76,19 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
   block_size = tuple(int(b) for b in block_size)
   if len(block_size) != 2 or min(block_size) < 1:
     raise ValueError(f"block_size must be two positive integers, got {block_size}")
+  if dropout is not None and not 0.0 <= dropout < 1.0:
+    raise ValueError(f"dropout must be in [0, 1), got {dropout}")
   model = from_keras_nlp(model)
   encoder_layers(model)  # raises a clear error if there is nothing to prune
 
   def clone(layer):
     layer = _unwrap(layer)
-    new = layer.__class__.from_config(layer.get_config())
+    config = layer.get_config()
+    if dropout is not None and isinstance(layer, keras.layers.Dropout):
+      config["rate"] = dropout
+    elif dropout is not None and isinstance(layer, PrunableTransformerEncoder):
+      config["dropout"] = dropout
+    new = layer.__class__.from_config(config)
     if isinstance(new, PrunableTransformerEncoder):
       if block_size == (1, 1):
         new = tfmot.sparsity.keras.prune_low_magnitude(new, pruning_schedule=schedule)
