@@ -7,10 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from absl import flags
 
 from tf_sparsebert import flags as tsb_flags
 from tf_sparsebert import train
+from tf_sparsebert.models import bert, saving
 from conftest import REPO, SMALL_VOCAB, write_tiny_checkpoint
 
 
@@ -229,8 +231,9 @@ def test_same_seed_and_flags_give_the_same_masks_and_metrics(tiny_run, tiny_chec
     (["--strategy=finetune_then_prune"], "teacher", 0.9, 2),
     # one-shot magnitude pruning of the pretrained weights, then the mask is kept
     (["--strategy=prune_then_finetune", "--target_sparsity=0.5"], "pretrained", 0.5, 2),
-    # a dense 1-layer student distilled from the 2-layer teacher (shallow baseline)
-    (["--student_layers=1", "--target_sparsity=0.0"], "pretrained", 0.0, 1),
+    # a dense 1-layer student distilled from the 2-layer teacher (shallow baseline), no dropout
+    (["--student_layers=1", "--target_sparsity=0.0", "--student_dropout=0.0"], "pretrained", 0.0,
+     1),
 ])
 def test_strategies_and_shallow_students_end_to_end(argv, init, kernel_sparsity, layers, tiny_run,
                                                     tmp_path, tiny_checkpoint_bert_vocab):
@@ -253,6 +256,11 @@ def test_strategies_and_shallow_students_end_to_end(argv, init, kernel_sparsity,
     report = json.load(f)
   assert len(report["kernels"]) == 6 * layers
   assert all(abs(r["sparsity"] - kernel_sparsity) <= 0.005 for r in report["kernels"])
+  student = saving.load_classifier(os.path.join(out, "student"))
+  rates = {la.name: la.rate for la in student.layers if isinstance(la, tf.keras.layers.Dropout)}
+  rates.update({la.name: la.dropout for la in bert.encoder_layers(student)})
+  assert len(rates) == 2 + layers
+  assert set(rates.values()) == {0.0 if "--student_dropout=0.0" in argv else 0.1}, rates
 
 
 def test_lr_rewind_restarts_the_student_schedule_when_the_ramp_ends(tiny_run, tmp_path,
