@@ -10,6 +10,7 @@ import tf_sparsebert
 from tf_sparsebert.config import ModelConfig, PruningConfig
 from tf_sparsebert.models import bert, saving
 from tf_sparsebert.pruning import schedules
+from conftest import dropout_rates
 
 keras = tf.keras
 CFG = ModelConfig(vocabulary_size=40, num_layers=2, num_heads=2, hidden_dim=32,
@@ -187,19 +188,6 @@ def test_block_pruning_of_2d_and_3d_kernels(tmp_path, block_size):
   np.testing.assert_array_equal(student(x).numpy(), loaded(x).numpy())
 
 
-def _dropout_rates(model):
-  """Every dropout rate a training-mode call of `model` uses, by layer."""
-  rates = {}
-  for layer in model.layers:
-    inner = layer.layer if hasattr(layer, "pruning_obj") else layer
-    if isinstance(inner, keras.layers.Dropout):
-      rates[inner.name] = inner.rate
-    elif isinstance(inner, bert.PrunableTransformerEncoder):
-      rates[inner.name] = {inner._self_attention_dropout.rate, inner._feedforward_dropout.rate,
-                           inner._self_attention_layer._dropout}
-  return rates
-
-
 def test_student_dropout_overrides_every_rate_and_only_changes_training_mode(tmp_path):
   teacher = _classifier()
   x = _inputs()
@@ -212,11 +200,11 @@ def test_student_dropout_overrides_every_rate_and_only_changes_training_mode(tmp
     return student
 
   default = student_at_step_1()
-  assert all(v in (0.1, {0.1}) for v in _dropout_rates(default).values())
+  assert all(v in (0.1, {0.1}) for v in dropout_rates(default).values())
   assert not np.allclose(default(x, training=True), default(x, training=True))
   for rate in (0.0, 0.3):
     student = student_at_step_1(dropout=rate)
-    rates = _dropout_rates(student)
+    rates = dropout_rates(student)
     assert len(rates) == 2 + 2  # embeddings + classifier dropout, two encoder layers
     assert all(v in (rate, {rate}) for v in rates.values()), rates
     np.testing.assert_allclose(student(x), teacher(x), atol=1e-6)  # inference: no dropout
@@ -224,7 +212,7 @@ def test_student_dropout_overrides_every_rate_and_only_changes_training_mode(tmp
       np.testing.assert_array_equal(student(x, training=True), student(x, training=True))
   saving.save_classifier(student, str(tmp_path / "student"), ["[PAD]"], True, saved_model=False)
   loaded = saving.load_classifier(str(tmp_path / "student"))
-  assert all(v in (0.3, {0.3}) for v in _dropout_rates(loaded).values())
+  assert all(v in (0.3, {0.3}) for v in dropout_rates(loaded).values())
   with pytest.raises(ValueError, match="dropout must be in"):
     tf_sparsebert.make_sparse_student(teacher, target_sparsity=0.5, dropout=1.0)
 

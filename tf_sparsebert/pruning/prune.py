@@ -84,10 +84,11 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
   def clone(layer):
     layer = _unwrap(layer)
     config = layer.get_config()
-    if dropout is not None and isinstance(layer, keras.layers.Dropout):
-      config["rate"] = dropout
-    elif dropout is not None and isinstance(layer, PrunableTransformerEncoder):
-      config["dropout"] = dropout
+    if dropout is not None:
+      if isinstance(layer, keras.layers.Dropout):
+        config["rate"] = dropout
+      elif isinstance(layer, PrunableTransformerEncoder):
+        config["dropout"] = dropout
     new = layer.__class__.from_config(config)
     if isinstance(new, PrunableTransformerEncoder):
       if block_size == (1, 1):
