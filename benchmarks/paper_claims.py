@@ -32,7 +32,7 @@ def _runs():
   """name -> (task, flagfile, extra flags); the first run of each task trains its teacher.
 
   Runs of one flagfile form a series (a line of the plot), named after the flagfile without its
-  task: sparsebert, sparsebert_long, finetune_then_prune, prune_then_finetune, shallow.
+  task: sparsebert, sparsebert_long, sparsebert_long_b16, finetune_then_prune, prune_then_finetune, shallow.
   """
   runs = {"mrpc_sparsebert_90": ("mrpc", "mrpc_sparsebert.flags", ["--target_sparsity=0.9"])}
   for strategy in ("sparsebert", "finetune_then_prune", "prune_then_finetune"):
@@ -47,6 +47,9 @@ def _runs():
   for s in (0.9, 0.95):  # the 10-epoch schedule of benchmarks/core_mrpc.py's sparsebert_90_long
     runs[f"mrpc_sparsebert_long_{round(s * 100)}"] = ("mrpc", "mrpc_sparsebert_long.flags",
                                                       [f"--target_sparsity={s}"])
+  for s in (0.9, 0.95):  # the same at batch 16: core_mrpc.py's sparsebert_90_long_batch16
+    runs[f"mrpc_sparsebert_long_b16_{round(s * 100)}"] = ("mrpc", "mrpc_sparsebert_long_b16.flags",
+                                                          [f"--target_sparsity={s}"])
   for s in (0.9, 0.95):
     for seed in SEEDS[1:]:
       runs[f"mrpc_sparsebert_{round(s * 100)}_seed{seed}"] = (

@@ -36,6 +36,7 @@ def test_table_and_plot(tmp_path, monkeypatch):
   _result(results, "c", 70.0, 0.9, series="finetune_then_prune")
   _result(results, "d", 72.0, 0.0, series="shallow", layers=1)
   _result(results, "e", 74.5, 0.9, series="sparsebert_long")
+  _result(results, "f", 76.5, 0.9, series="sparsebert_long_b16")
   readme = tmp_path / "README.md"
   readme.write_text("intro\n<!-- claims:begin -->\nold\n<!-- claims:end -->\nafter\n")
   monkeypatch.setattr(m, "RESULTS", str(results))
@@ -51,6 +52,8 @@ def test_table_and_plot(tmp_path, monkeypatch):
   # the longer schedule is its own line, not averaged into the 5-epoch one
   assert "| SparseBERT, 10 epochs (ramp over 3000 of 3460 steps) | 0.900 | 0.9000 | 60 | 10.0x | " \
          "74.50 |  |" in text
+  assert "| SparseBERT, 10 epochs at batch 16 (ramp over 6000 of 6880 steps) | 0.900 | 0.9000 | " \
+         "60 | 10.0x | 76.50 |  |" in text
   # the 1-layer dense student keeps 100 of the 600 full-depth encoder weights: 6x
   assert "dense shallow student (distilled) (1 layer) | 0.000 | 0.0000 | 100 | 6.0x | 72.00" in text
   assert (tmp_path / "claims.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -60,6 +63,7 @@ def test_series_is_the_flagfile_recipe():
   m = _module("paper_claims")
   assert m.series("mrpc_sparsebert_90") == "sparsebert"
   assert m.series("mrpc_sparsebert_long_90") == "sparsebert_long"
+  assert m.series("mrpc_sparsebert_long_b16_90") == "sparsebert_long_b16"
   assert m.series("mrpc_finetune_then_prune_80") == "finetune_then_prune"
   assert m.series("mrpc_shallow_1l") == "shallow"
   assert m.series("sst2_sparsebert_90") == "sparsebert"
