@@ -72,8 +72,8 @@ VARIANTS = {
     # sparsebert_90_long's ten epochs with half the batch: twice the optimizer steps (the ramp
     # 0 -> 90% over 6000 of ~6880 steps instead of 3000 of ~3460), the same example-passes and
     # compute. The runs so far lost dev accuracy during the ramp (80 -> 90%) and the longer ramp
-    # was the one change that helped; this asks whether it is the steps between mask updates
-    # (recovery) or the passes over the data that matter.
+    # was the one change that helped; this asks whether it is the steps the ramp is spread over
+    # (and, at --pruning_frequency=10, the number of mask updates) or the passes over the data.
     "sparsebert_90_long_batch16": (["--student_epochs=10", "--pruning_end_step=6000",
                                     "--batch_size=16"], "sparsebert_90"),
     # sparsebert_90_long_batch16 ended at 76.47, +2 over the long run at the same passes: the

@@ -32,7 +32,8 @@ def _runs():
   """name -> (task, flagfile, extra flags); the first run of each task trains its teacher.
 
   Runs of one flagfile form a series (a line of the plot), named after the flagfile without its
-  task: sparsebert, sparsebert_long, sparsebert_long_b16, finetune_then_prune, prune_then_finetune, shallow.
+  task: sparsebert, sparsebert_long, sparsebert_long_b16, finetune_then_prune,
+  prune_then_finetune, shallow.
   """
   runs = {"mrpc_sparsebert_90": ("mrpc", "mrpc_sparsebert.flags", ["--target_sparsity=0.9"])}
   for strategy in ("sparsebert", "finetune_then_prune", "prune_then_finetune"):

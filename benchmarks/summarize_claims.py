@@ -137,9 +137,9 @@ def checks(rows, task="mrpc"):
 
 def plot(rows, task="mrpc"):
   fig, ax = plt.subplots(figsize=(10, 4.5))
-  for series, marker in (("sparsebert", "o"), ("sparsebert_long", "D"), ("sparsebert_long_b16", "P"),
-                         ("finetune_then_prune", "s"), ("prune_then_finetune", "^"),
-                         ("shallow", "*")):
+  for series, marker in (("sparsebert", "o"), ("sparsebert_long", "D"),
+                         ("sparsebert_long_b16", "P"), ("finetune_then_prune", "s"),
+                         ("prune_then_finetune", "^"), ("shallow", "*")):
     pts = sorted((x, _stats(g)) for (t, s, x), g in points(rows).items()
                  if t == task and s == series)
     if not pts:
