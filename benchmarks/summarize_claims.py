@@ -29,6 +29,8 @@ LABELS = {"sparsebert": "SparseBERT (prune while distilling)",
           "sparsebert_long_b16": "SparseBERT, 10 epochs at batch 16 (ramp over 6000 of 6880 steps)",
           "finetune_then_prune": "fine-tune, then prune", "prune_then_finetune":
           "prune, then fine-tune", "shallow": "dense shallow student (distilled)"}
+MARKERS = {"sparsebert": "o", "sparsebert_long": "D", "sparsebert_long_b16": "P",
+           "finetune_then_prune": "s", "prune_then_finetune": "^", "shallow": "*"}  # plot order
 SPARSEBERT = ("sparsebert", "sparsebert_long", "sparsebert_long_b16")  # the distilling series
 
 
@@ -137,9 +139,7 @@ def checks(rows, task="mrpc"):
 
 def plot(rows, task="mrpc"):
   fig, ax = plt.subplots(figsize=(10, 4.5))
-  for series, marker in (("sparsebert", "o"), ("sparsebert_long", "D"),
-                         ("sparsebert_long_b16", "P"), ("finetune_then_prune", "s"),
-                         ("prune_then_finetune", "^"), ("shallow", "*")):
+  for series, marker in MARKERS.items():
     pts = sorted((x, _stats(g)) for (t, s, x), g in points(rows).items()
                  if t == task and s == series)
     if not pts:

@@ -9,8 +9,8 @@ import pytest
 import tf_sparsebert  # noqa: F401  (sets TF_USE_LEGACY_KERAS first)
 from tf_sparsebert import distribute
 import tensorflow as tf  # noqa: E402  (after tf_sparsebert)
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper  # noqa: E402
 from tf_sparsebert.models.encoder import PrunableTransformerEncoder  # noqa: E402
+from tf_sparsebert.pruning.prune import _unwrap  # noqa: E402
 
 # Two logical CPU devices, so MirroredStrategy has two replicas (test_distribute.py). This must
 # happen before TensorFlow initialises its runtime; other tests run on the first one.
@@ -39,7 +39,7 @@ def dropout_rates(model):
   """Every dropout rate a training-mode call of `model` uses, by layer (a set per encoder)."""
   rates = {}
   for layer in model.layers:
-    inner = layer.layer if isinstance(layer, pruning_wrapper.PruneLowMagnitude) else layer
+    inner = _unwrap(layer)
     if isinstance(inner, tf.keras.layers.Dropout):
       rates[inner.name] = inner.rate
     elif isinstance(inner, PrunableTransformerEncoder):
