@@ -32,9 +32,11 @@ test-slow: $(VENV)/.installed
 	$(PY) -m pytest -q -m slow tests
 
 # Bazel: build every target and run the unit tests with the venv's interpreter and packages.
-# Needs Debian's bazel-bootstrap (installed here with apt if missing).
+# Needs Debian's bazel-bootstrap and bazel-rules-java (WORKSPACE's rules_java; installed here with
+# apt if missing).
 bazel-test: $(VENV)/.installed
-	command -v bazel >/dev/null || apt-get install -y -q bazel-bootstrap
+	command -v bazel >/dev/null && test -d /usr/share/bazel/rules/java \
+	    || apt-get install -y -q bazel-bootstrap bazel-rules-java
 	bazel build //... --python_path=$(CURDIR)/$(PY)
 	bazel test //... --python_path=$(CURDIR)/$(PY) \
 	    --test_env=PYTHONPATH=$(CURDIR)/$(VENV)/lib/python3.11/site-packages
