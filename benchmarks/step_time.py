@@ -29,7 +29,6 @@ from absl import app, flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = os.path.join(REPO, "benchmarks", "results", "step_time.json")
-CHECKPOINT = os.path.join(REPO, "..", "shared", "data", "pretrained", "all-MiniLM-L6-v2")
 WARMUP = 5
 
 # name -> (batch size, extra environment, jit_compile, Keras dtype policy or None)
@@ -49,24 +48,34 @@ flags.DEFINE_string("child", None, "Internal: run one setting and print its ms p
 
 
 def run_setting(name, seq_len, steps):
-  """Runs in the child process: builds the models and returns ms per step."""
+  """Runs in the child process: builds configs/mrpc.flags' models and returns ms per step."""
   sys.path.insert(0, REPO)
+  os.chdir(REPO)  # the flagfiles name paths relative to the repository root
   import tf_sparsebert  # noqa: PLC0415
   import tensorflow as tf  # noqa: PLC0415
   import tensorflow_model_optimization as tfmot  # noqa: PLC0415
+  from tf_sparsebert import flags as tsb_flags  # noqa: PLC0415
+  from tf_sparsebert.pruning import schedules  # noqa: PLC0415
 
+  recipe = flags.FlagValues()
+  tsb_flags.define_train_flags(recipe)
+  recipe(["step_time", "--flagfile=configs/mrpc.flags"])
+  config = tsb_flags.train_config_from_flags(recipe)
   batch, _, jit, policy = SETTINGS[name]
   if policy:
     tf.keras.mixed_precision.set_global_policy(policy)
 
   def classifier(name):
-    return tf_sparsebert.bert_classifier(tf_sparsebert.load_bert(CHECKPOINT, 128)[0], 2,
-                                         pooling="mean", name=name)
+    backbone, _ = tf_sparsebert.load_bert(config.init_checkpoint, config.data.max_seq_length)
+    return tf_sparsebert.bert_classifier(backbone, 2, pooling=config.pooling, name=name)
 
-  schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, 0.9, 0, 1000, power=3, frequency=10)
-  student = tf_sparsebert.make_sparse_student(classifier("student"), schedule=schedule)
-  distiller = tf_sparsebert.Distiller(student=student, teacher=classifier("teacher"),
-                                      alpha_ce=1.0)
+  # The recipe's ramp (to --pruning_end_step), of which only the first steps are timed.
+  ramp = schedules.cubic_schedule(config.pruning, total_steps=config.pruning.end_step)
+  student = tf_sparsebert.make_sparse_student(classifier("student"), schedule=ramp)
+  d = config.distill
+  distiller = tf_sparsebert.Distiller(
+      student=student, teacher=classifier("teacher"), alpha_kd=d.alpha_kd, alpha_ce=d.alpha_ce,
+      alpha_hidden=d.alpha_hidden, alpha_attention=d.alpha_attention, temperature=d.temperature)
   distiller.compile(optimizer=tf.keras.optimizers.Adam(1e-4), jit_compile=jit)
   rng = tf.random.Generator.from_seed(0)
   n = batch * 8
