@@ -111,7 +111,9 @@ def summarize(run_dir, wall, cmd):
   t = m["timing"]
   return {
       "command": " ".join(["python"] + cmd[1:]), "run_dir": os.path.relpath(run_dir, REPO),
-      "wall_seconds": round(wall, 1), "teacher": m["teacher"], "student": m["student"],
+      "wall_seconds": round(wall, 1),  # of this process: a resumed run's earlier part is not in it
+      "resumed_at_step": m.get("resumed_at_step"),
+      "teacher": m["teacher"], "student": m["student"],
       "student_minus_teacher": {k: m["student"][k] - m["teacher"][k] for k in m["student"]},
       "sparsity": {"overall": s["overall"], "min": s["min"], "max": s["max"],
                    "num_kernels": len(s["kernels"]), "target": s["target_sparsity"]},
