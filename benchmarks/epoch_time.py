@@ -9,6 +9,7 @@ second round to cancel drift. Run it on an otherwise idle machine. Writes
 benchmarks/results/epoch_time.json.
 """
 
+import dataclasses
 import json
 import os
 import statistics
@@ -54,10 +55,7 @@ def time_distill_prune(config, p):
   teacher = _classifier(config, p.task.num_classes)
   student = prune.make_sparse_student(_classifier(config, p.task.num_classes),
                                       schedule=p.schedule)
-  d = config.distill
-  distiller = Distiller(student=student, teacher=teacher, alpha_kd=d.alpha_kd, alpha_ce=d.alpha_ce,
-                        alpha_hidden=d.alpha_hidden, alpha_attention=d.alpha_attention,
-                        temperature=d.temperature)
+  distiller = Distiller(student=student, teacher=teacher, **dataclasses.asdict(config.distill))
   distiller.compile(optimizer=create_optimizer(config.student_optimizer, p.steps * 2))
   timer = train.EpochTimer()
   distiller.fit(p.train_ds, epochs=2, verbose=0, callbacks=[timer,

@@ -19,6 +19,7 @@ benchmarks/results/step_time.json: ms per step, examples per second and that spe
 the mean of the two `default` measurements of the same run.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -72,10 +73,8 @@ def run_setting(name, seq_len, steps):
   # The recipe's ramp (to --pruning_end_step), of which only the first steps are timed.
   ramp = schedules.cubic_schedule(config.pruning, total_steps=config.pruning.end_step)
   student = tf_sparsebert.make_sparse_student(classifier("student"), schedule=ramp)
-  d = config.distill
-  distiller = tf_sparsebert.Distiller(
-      student=student, teacher=classifier("teacher"), alpha_kd=d.alpha_kd, alpha_ce=d.alpha_ce,
-      alpha_hidden=d.alpha_hidden, alpha_attention=d.alpha_attention, temperature=d.temperature)
+  distiller = tf_sparsebert.Distiller(student=student, teacher=classifier("teacher"),
+                                      **dataclasses.asdict(config.distill))
   distiller.compile(optimizer=tf.keras.optimizers.Adam(1e-4), jit_compile=jit)
   rng = tf.random.Generator.from_seed(0)
   n = batch * 8

@@ -227,11 +227,8 @@ def make_student(config, p, teacher):
 
 def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):
   student = make_student(config, p, teacher)
-  d = p.recipe.distill
-  distiller = Distiller(student=student, teacher=teacher, alpha_kd=d.alpha_kd,
-                        alpha_ce=d.alpha_ce, alpha_hidden=d.alpha_hidden,
-                        alpha_attention=d.alpha_attention, temperature=d.temperature,
-                        regression=p.task.is_regression)
+  distiller = Distiller(student=student, teacher=teacher, regression=p.task.is_regression,
+                        **dataclasses.asdict(p.recipe.distill))  # fields are Distiller's args
   distiller.compile(optimizer=create_optimizer(
       config.student_optimizer, p.student_steps * config.student_optimizer.epochs,
       restart_step=p.lr_restart_step))
