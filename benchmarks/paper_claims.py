@@ -51,8 +51,12 @@ def _runs():
   for s in (0.9, 0.95):  # the same at batch 16: core_mrpc.py's sparsebert_90_long_batch16
     runs[f"mrpc_sparsebert_long_b16_{round(s * 100)}"] = ("mrpc", "mrpc_sparsebert_long_b16.flags",
                                                           [f"--target_sparsity={s}"])
+  # The seeds of the 90% and 95% points, all from one teacher. `_seed42` repeats the seed of
+  # mrpc_sparsebert_90/95: the committed ones were distilled from an earlier teacher (79.41) that
+  # the current code no longer reproduces; summarize_claims.py counts a run repeated with the same
+  # recipe, seed and teacher once.
   for s in (0.9, 0.95):
-    for seed in SEEDS[1:]:
+    for seed in SEEDS:
       runs[f"mrpc_sparsebert_{round(s * 100)}_seed{seed}"] = (
           "mrpc", "mrpc_sparsebert.flags", [f"--target_sparsity={s}", f"--seed={seed}"])
   runs["sst2_sparsebert_90"] = ("sst2", "sst2_sparsebert.flags", [])

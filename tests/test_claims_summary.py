@@ -15,13 +15,14 @@ def _module(name="summarize_claims"):
   return module
 
 
-def _result(directory, name, acc, sparsity, seed=42, series="sparsebert", layers=0):
+def _result(directory, name, acc, sparsity, seed=42, series="sparsebert", layers=0, teacher=80.0,
+            output_dir=None):
   full, kept = 600, (100 * layers if layers else round(600 * (1 - sparsity)))
   with open(os.path.join(directory, name + ".json"), "w") as f:
     json.dump({"name": name, "task": "mrpc", "series": series,
-               "teacher": {"accuracy": 80.0, "f1": 86.0},
+               "teacher": {"accuracy": teacher, "f1": 86.0},
                "student": {"accuracy": acc, "f1": acc + 5, "main": acc},
-               "config": {"student_layers": layers,
+               "config": {"student_layers": layers, "output_dir": output_dir or name,
                           "data": {"seed": seed}, "pruning": {"target_sparsity": sparsity}},
                "sparsity": {"overall": sparsity, "num_weights": 100 * layers or full},
                "encoder_nonzero_weights": kept, "student_examples_per_second": 40.0}, f)
@@ -87,10 +88,41 @@ def test_checks_compute_each_target_margin(tmp_path, monkeypatch):
   lines = m.checks(m.load())
   assert "- SparseBERT (prune while distilling) at 90%: 79.60 vs teacher - 0.5 = 79.50: met " \
          "(+0.10)" in lines
-  assert "- SparseBERT (prune while distilling) at 95%: 78.50 vs teacher - 1.0 = 79.00: missed " \
-         "(-0.50)" in lines
+  assert "- SparseBERT (prune while distilling) at 95% (mean of 2 seeds, std 0.71): 78.50 vs " \
+         "teacher - 1.0 = 79.00: missed (-0.50)" in lines
   assert "- SparseBERT (prune while distilling) >= both baselines at 90%: 79.60 vs 72.50: met " \
          "(+7.10)" in lines
   assert "- SparseBERT (prune while distilling) >= 1-layer dense student + 2 at 6.0x: 75.00 vs " \
          "73.50: missed (-0.50)" in lines
   assert len(lines) == 4  # no baselines at 95%, no long schedule
+
+
+def test_runs_from_another_teacher_are_their_own_point(tmp_path, monkeypatch):
+  m = _module()
+  results = tmp_path / "claims"
+  results.mkdir()
+  _result(results, "s90", 76.0, 0.9)                      # the task's usual teacher, 80
+  _result(results, "p90", 72.0, 0.9, series="prune_then_finetune")
+  _result(results, "f90", 70.0, 0.9, series="finetune_then_prune")
+  _result(results, "t42", 74.0, 0.9, teacher=78.0)        # three seeds from a teacher at 78
+  _result(results, "t1", 75.0, 0.9, seed=1, teacher=78.0)
+  _result(results, "t2", 76.0, 0.9, seed=2, teacher=78.0)
+  _result(results, "t2again", 99.0, 0.9, seed=2, teacher=78.0, output_dir="elsewhere")
+  monkeypatch.setattr(m, "RESULTS", str(results))
+  rows = m.load()
+  assert sorted(r["name"] for r in rows) == ["f90", "p90", "s90", "t1", "t2", "t42"]  # t2 once
+  table = m.table(rows)
+  # seed 42 from teacher 80 is not averaged with the seeds from teacher 78
+  assert "| SparseBERT (prune while distilling) | 0.900 | 0.9000 | 60 | 10.0x | 76.00 |  | 81.00 " \
+         "| -4.00 |" in table
+  assert "| SparseBERT (prune while distilling), from the teacher at 78.00 | 0.900 | 0.9000 | 60 " \
+         "| 10.0x | 75.00 | 1.00 (n=3) | 80.00 | -3.00 |" in table
+  assert "Teacher (mrpc): accuracy 78.00, f1 86.00 (the runs marked 'from the teacher at " \
+         "78.00')" in table
+  lines = m.checks(rows)
+  assert lines == [
+      "- SparseBERT (prune while distilling) at 90%: 76.00 vs teacher - 0.5 = 79.50: missed "
+      "(-3.50)",
+      "- SparseBERT (prune while distilling) >= both baselines at 90%: 76.00 vs 72.00: met (+4.00)",
+      "- SparseBERT (prune while distilling), from the teacher at 78.00 at 90% (mean of 3 seeds, "
+      "std 1.00): 75.00 vs teacher - 0.5 = 77.50: missed (-2.50)"]  # no baselines from teacher 78
