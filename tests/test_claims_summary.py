@@ -65,6 +65,7 @@ def test_series_is_the_flagfile_recipe():
   assert m.series("mrpc_sparsebert_90") == "sparsebert"
   assert m.series("mrpc_sparsebert_long_90") == "sparsebert_long"
   assert m.series("mrpc_sparsebert_long_b16_90") == "sparsebert_long_b16"
+  assert m.series("mrpc_sparsebert_long_b8_90") == "sparsebert_long_b8"
   assert m.series("mrpc_finetune_then_prune_80") == "finetune_then_prune"
   assert m.series("mrpc_shallow_1l") == "shallow"
   assert m.series("sst2_sparsebert_90") == "sparsebert"
@@ -124,5 +125,5 @@ def test_runs_from_another_teacher_are_their_own_point(tmp_path, monkeypatch):
       "- SparseBERT (prune while distilling) at 90%: 76.00 vs teacher - 0.5 = 79.50: missed "
       "(-3.50)",
       "- SparseBERT (prune while distilling) >= both baselines at 90%: 76.00 vs 72.00: met (+4.00)",
-      "- SparseBERT (prune while distilling), from the teacher at 78.00 at 90% (mean of 3 seeds, "
+      "- SparseBERT (prune while distilling) at 90%, from the teacher at 78.00 (mean of 3 seeds, "
       "std 1.00): 75.00 vs teacher - 0.5 = 77.50: missed (-2.50)"]  # no baselines from teacher 78
