@@ -9,6 +9,7 @@ students as points; the teacher as a line: the paper's Figure 4) and the table b
 `claims` markers of benchmarks/README.md.
 """
 
+import collections
 import glob
 import json
 import os
@@ -70,11 +71,15 @@ def load():
 
 def reference_teachers(rows):
   """task -> the teacher accuracy most of its runs were distilled from (ties: the first)."""
-  counts = {}
+  counts = collections.defaultdict(collections.Counter)
   for r in rows:
-    counts.setdefault(r["task"], {}).setdefault(_teacher(r), 0)
     counts[r["task"]][_teacher(r)] += 1
-  return {task: max(c, key=c.get) for task, c in counts.items()}
+  return {task: c.most_common(1)[0][0] for task, c in counts.items()}
+
+
+def _source(teacher, reference):
+  """'' for the task's usual teacher, else which teacher the runs were distilled from."""
+  return "" if teacher == reference else f", from the teacher at {teacher:.2f}"
 
 
 def label(r, reference):
@@ -82,9 +87,7 @@ def label(r, reference):
   layers = r["config"].get("student_layers", 0)
   text = LABELS[r["series"]] + (f" ({layers} layer{'s' * (layers > 1)})"
                                 if r["series"] == "shallow" else "")
-  if _teacher(r) != reference[r["task"]]:
-    text += f", from the teacher at {_teacher(r):.2f}"
-  return text
+  return text + _source(_teacher(r), reference[r["task"]])
 
 
 def _full_encoder_weights(rows):
@@ -160,10 +163,11 @@ def checks(rows, task="mrpc"):
   if not task_rows:
     return []
   reference = reference_teachers(rows)[task]
+  grouped = points(rows)
   lines = []
   exact = {_teacher(r): _teacher_value(r) for r in task_rows}
   for teacher in sorted(exact, key=lambda t: t != reference):
-    source = "" if teacher == reference else f", from the teacher at {teacher:.2f}"
+    source = _source(teacher, reference)
     for series in SPARSEBERT:
       for target, allowed in ((0.9, 0.5), (0.95, 1.0)):
         stats = _by_target(rows, task, series, teacher).get(target)
@@ -182,9 +186,9 @@ def checks(rows, task="mrpc"):
           lines.append(f"- {LABELS[series]} >= both baselines at {target:.0%}{source}{_seeds(stats)}: "
                        f"{stats[0]:.2f} vs {max(others):.2f}: "
                        f"{'met' if margin >= 0 else 'missed'} ({margin:+.2f})")
-    sparse = {x: _stats(g)[0] for (t, s, a, x), g in points(rows).items()
+    sparse = {x: _stats(g)[0] for (t, s, a, x), g in grouped.items()
               if t == task and s == "sparsebert" and a == teacher}
-    for (t, s, a, x), group in sorted(points(rows).items()):
+    for (t, s, a, x), group in sorted(grouped.items()):
       if t == task and s == "shallow" and a == teacher:
         near = [v for k, v in sparse.items() if abs(k - x) / x < 0.02]
         if near:
@@ -200,24 +204,26 @@ def plot(rows, task="mrpc"):
   fig, ax = plt.subplots(figsize=(9, 7))
   reference = reference_teachers(rows).get(task)
   teachers = sorted({_teacher(r) for r in rows if r["task"] == task}, key=lambda t: t != reference)
-  for teacher, fill in zip(teachers, ("full", "none", "none", "none")):
+  grouped = points(rows)
+  for teacher in teachers:  # the usual teacher's runs filled, another teacher's hollow
     for series, marker in MARKERS.items():
-      pts = sorted((x, _stats(g), g[0]) for (t, s, a, x), g in points(rows).items()
+      pts = sorted((x, _stats(g)) for (t, s, a, x), g in grouped.items()
                    if t == task and s == series and a == teacher)
       if not pts:
         continue
-      xs = [x for x, _, _ in pts]
-      ys = [st[0] for _, st, _ in pts]
-      errs = [st[1] or 0 for _, st, _ in pts]
-      name = LABELS[series] + ("" if teacher == reference else f", from the teacher at {teacher:.2f}")
-      style = dict(marker=marker, label=name, capsize=3, fillstyle=fill)
+      xs = [x for x, _ in pts]
+      ys = [st[0] for _, st in pts]
+      errs = [st[1] or 0 for _, st in pts]
+      name = LABELS[series] + _source(teacher, reference)
+      style = dict(marker=marker, label=name, capsize=3,
+                   fillstyle="full" if teacher == reference else "none")
       if series == "shallow" or teacher != reference:
         ax.errorbar(xs, ys, yerr=errs, linestyle="none", markersize=12 if series == "shallow"
                     else 8, **style)
       else:
         ax.errorbar(xs, ys, yerr=errs, **style)
-  for teacher, style in zip(teachers, ("--", "-.", ":", ":")):
-    ax.axhline(teacher, color="gray", linestyle=style,
+  for teacher in teachers:
+    ax.axhline(teacher, color="gray", linestyle="--" if teacher == reference else "-.",
                label="teacher (dense)" + (f", {teacher:.2f}" if len(teachers) > 1 else ""))
   ax.axhline(279 / 408 * 100, color="lightgray", linestyle=":", label="majority class")
   ax.set_xscale("log")
