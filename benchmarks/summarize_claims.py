@@ -119,17 +119,18 @@ def _stats(group, metric="accuracy"):
 def table(rows):
   lines = ["| task | recipe | target sparsity | measured | non-zero encoder weights | "
            "compression | dev acc (mean) | ± std (seeds) | dev F1 / main | vs teacher | "
-           "student ex/s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "student ex/s (median) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
   reference = reference_teachers(rows)
   for (task, series, teacher, x), group in sorted(points(rows).items()):
     mean, spread, n = _stats(group)
     r = group[0]
     other = statistics.mean(g["student"].get("f1", g["student"]["main"]) for g in group)
+    speed = statistics.median(g["student_examples_per_second"] for g in group)
     lines.append(
         f"| {task} | {label(r, reference)} | {r['target']:.3f} | {r['sparsity']['overall']:.4f} | "
         f"{r['encoder_nonzero_weights']:,} | {x:.1f}x | {mean:.2f} | "
         f"{'' if spread is None else f'{spread:.2f} (n={n})'} | {other:.2f} | "
-        f"{mean - _teacher_value(r):+.2f} | {r['student_examples_per_second']:.1f} |")
+        f"{mean - _teacher_value(r):+.2f} | {speed:.1f} |")
   teachers = {(r["task"], _teacher(r)): r["teacher"] for r in rows}
   lines.append("")
   for (task, acc), t in sorted(teachers.items(), key=lambda kv: (kv[0][0],
