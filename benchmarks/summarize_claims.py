@@ -142,18 +142,22 @@ def table(rows):
   return "\n".join(lines)
 
 
-def _by_target(rows, task, series, teacher):
-  """target sparsity -> (mean, std, n) dev accuracy of `series` on `task` from `teacher`."""
+def _by_target(rows, task, teacher):
+  """series -> target sparsity -> (mean, std, n) dev accuracy on `task` from `teacher`."""
   groups = {}
   for r in rows:
-    if r["task"] == task and r["series"] == series and _teacher(r) == teacher:
-      groups.setdefault(round(r["target"], 4), []).append(r)
-  return {t: _stats(g) for t, g in groups.items()}
+    if r["task"] == task and _teacher(r) == teacher:
+      groups.setdefault(r["series"], {}).setdefault(round(r["target"], 4), []).append(r)
+  return {s: {t: _stats(g) for t, g in by.items()} for s, by in groups.items()}
 
 
 def _seeds(stats):
   mean, spread, n = stats
   return "" if n == 1 else f" (mean of {n} seeds, std {spread:.2f})"
+
+
+def _verdict(margin):
+  return f"{'met' if margin >= 0 else 'missed'} ({margin:+.2f})"
 
 
 def checks(rows, task="mrpc"):
@@ -170,24 +174,24 @@ def checks(rows, task="mrpc"):
   exact = {_teacher(r): _teacher_value(r) for r in task_rows}
   for teacher in sorted(exact, key=lambda t: t != reference):
     source = _source(teacher, reference)
-    by_target = {s: _by_target(rows, task, s, teacher) for s in (*SPARSEBERT, *BASELINES)}
+    by_target = _by_target(rows, task, teacher)
     for series in SPARSEBERT:
       for target, allowed in ((0.9, 0.5), (0.95, 1.0)):
-        stats = by_target[series].get(target)
+        stats = by_target.get(series, {}).get(target)
         if stats is not None:
           margin = stats[0] - (exact[teacher] - allowed)
           lines.append(f"- {LABELS[series]} at {target:.0%}{source}{_seeds(stats)}: {stats[0]:.2f} vs "
                        f"teacher - {allowed} = {exact[teacher] - allowed:.2f}: "
-                       f"{'met' if margin >= 0 else 'missed'} ({margin:+.2f})")
-    baselines = [by_target[b] for b in BASELINES]
+                       + _verdict(margin))
+    baselines = [by_target.get(b, {}) for b in BASELINES]
     for series in SPARSEBERT:
-      for target, stats in sorted(by_target[series].items()):
+      for target, stats in sorted(by_target.get(series, {}).items()):
         others = [b[target][0] for b in baselines if target in b]
         if target >= 0.8 and len(others) == 2:
           margin = stats[0] - max(others)
           lines.append(f"- {LABELS[series]} >= both baselines at {target:.0%}{source}{_seeds(stats)}: "
                        f"{stats[0]:.2f} vs {max(others):.2f}: "
-                       f"{'met' if margin >= 0 else 'missed'} ({margin:+.2f})")
+                       + _verdict(margin))
     sparse = {x: _stats(g)[0] for (t, s, a, x), g in grouped.items()
               if t == task and s == "sparsebert" and a == teacher}
     for (t, s, a, x), group in sorted(grouped.items()):
@@ -198,7 +202,7 @@ def checks(rows, task="mrpc"):
           margin = near[0] - dense - 2.0
           lines.append(f"- {LABELS['sparsebert']} >= {group[0]['config']['student_layers']}-layer "
                        f"dense student + 2 at {x:.1f}x{source}: {near[0]:.2f} vs {dense:.2f}: "
-                       f"{'met' if margin >= 0 else 'missed'} ({margin:+.2f})")
+                       + _verdict(margin))
   return lines
 
 
