@@ -85,7 +85,9 @@ CASES = {
                          r"--glue_dir: /nonexistent is not a directory"),
     # checkpoints
     "checkpoint missing": (lambda t: ["--init_checkpoint=/nonexistent/dir"],
-                           r"--init_checkpoint: '/nonexistent/dir' is neither"),
+                           r"--init_checkpoint: /nonexistent/dir does not exist"),
+    "preset unknown": (lambda t: ["--init_checkpoint=no_such_preset"],
+                       r"--init_checkpoint: 'no_such_preset' is neither .* keras-nlp preset"),
     "pickle .bin only": (lambda t: _ckpt(t, _bin_only), r"pytorch_model.bin.*never loaded"),
     "safetensors header corrupted": (
         lambda t: _ckpt(t, lambda p: _write(os.path.join(p, "model.safetensors"), b"\xff" * 64)),

@@ -235,6 +235,10 @@ def model_config_of(path):
                             f"(it needs {', '.join(HF_FILES)}) nor a google-research BERT "
                             f"directory ({tf_checkpoints.GOOGLE_CONFIG}, "
                             f"{tf_checkpoints.GOOGLE_CHECKPOINT}.*, vocab.txt).")
+  if "://" not in path and os.sep in path:  # a local path, not a preset name or a hub handle
+    raise FileNotFoundError(f"--init_checkpoint: {path} does not exist (expected a Hugging Face "
+                            f"or google-research BERT directory, or a keras-nlp preset name "
+                            f"such as 'bert_base_en').")
   return None
 
 
