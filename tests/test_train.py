@@ -110,7 +110,6 @@ def test_teacher_model_student_init_teacher_augmentation_and_transfer_set(
     (["--max_seq_length=100"], r"--max_seq_length=100 is above the model's 64 positions"),
     (["--glue_dir=/nonexistent"], r"--glue_dir: /nonexistent is not a directory"),
     (["--init_checkpoint=/nonexistent/dir"], r"--init_checkpoint: /nonexistent/dir does not exist"),
-    (["--init_checkpoint=no_such_preset"], r"--init_checkpoint: 'no_such_preset' is neither"),
     (["--teacher_model=/nonexistent"], r"--teacher_model: /nonexistent"),
     (["--student_epochs=0"], r"--student_epochs: must be positive"),
     (["--pruning_block_size=a,b"], r"--pruning_block_size"),
