@@ -51,9 +51,9 @@ def test_table_and_plot(tmp_path, monkeypatch):
          "1.41 (n=2) |" in text
   assert "| fine-tune, then prune | 0.900 |" in text and "| -10.00 |" in text
   # the longer schedule is its own line, not averaged into the 5-epoch one
-  assert "| SparseBERT, 10 epochs (ramp over 3000 of 3460 steps) | 0.900 | 0.9000 | 60 | 10.0x | " \
+  assert "| SparseBERT, 10 epochs (ramp over 3000 of ~3460 steps) | 0.900 | 0.9000 | 60 | 10.0x | " \
          "74.50 |  |" in text
-  assert "| SparseBERT, 10 epochs at batch 16 (ramp over 6000 of 6880 steps) | 0.900 | 0.9000 | " \
+  assert "| SparseBERT, 10 epochs at batch 16 (ramp over 6000 of ~6900 steps) | 0.900 | 0.9000 | " \
          "60 | 10.0x | 76.50 |  |" in text
   # the 1-layer dense student keeps 100 of the 600 full-depth encoder weights: 6x
   assert "dense shallow student (distilled) (1 layer) | 0.000 | 0.0000 | 100 | 6.0x | 72.00" in text
@@ -127,3 +127,22 @@ def test_runs_from_another_teacher_are_their_own_point(tmp_path, monkeypatch):
       "- SparseBERT (prune while distilling) >= both baselines at 90%: 76.00 vs 72.00: met (+4.00)",
       "- SparseBERT (prune while distilling) at 90%, from the teacher at 78.00 (mean of 3 seeds, "
       "std 1.00): 75.00 vs teacher - 0.5 = 77.50: missed (-2.50)"]  # no baselines from teacher 78
+
+
+def test_rows_from_the_usual_teacher_come_first_within_a_recipe(tmp_path, monkeypatch):
+  m = _module()
+  results = tmp_path / "claims"
+  results.mkdir()
+  _result(results, "u90", 76.0, 0.9)                      # the usual teacher (80): 3 runs
+  _result(results, "u80", 78.0, 0.8)
+  _result(results, "u70", 79.5, 0.7)
+  _result(results, "o95", 70.0, 0.95, teacher=78.0)       # another teacher, higher compression
+  _result(results, "o50", 79.0, 0.5, teacher=78.0)        # and lower
+  monkeypatch.setattr(m, "RESULTS", str(results))
+  recipes = [line.split(" | ")[1:3] for line in m.table(m.load()).splitlines()[2:7]]
+  assert recipes == [
+      ["SparseBERT (prune while distilling)", "0.700"],
+      ["SparseBERT (prune while distilling)", "0.800"],
+      ["SparseBERT (prune while distilling)", "0.900"],
+      ["SparseBERT (prune while distilling), from the teacher at 78.00", "0.500"],
+      ["SparseBERT (prune while distilling), from the teacher at 78.00", "0.950"]]
