@@ -79,6 +79,11 @@ def reference_teachers(rows):
   return {task: c.most_common(1)[0][0] for task, c in counts.items()}
 
 
+def _usual_first(teacher, reference):
+  """Sort key: the task's usual teacher before any other, the others by accuracy."""
+  return teacher != reference, teacher
+
+
 def _source(teacher, reference):
   """'' for the task's usual teacher, else which teacher the runs were distilled from."""
   return "" if teacher == reference else f", from the teacher at {teacher:.2f}"
@@ -125,7 +130,7 @@ def table(rows):
 
   def order(point):  # each recipe's runs from the task's usual teacher first, then by compression
     task, series, teacher, x = point[0]
-    return task, series, teacher != reference[task], teacher, x
+    return task, series, _usual_first(teacher, reference[task]), x
 
   for (task, series, teacher, x), group in sorted(points(rows).items(), key=order):
     mean, spread, n = _stats(group)
@@ -139,8 +144,8 @@ def table(rows):
         f"{mean - _teacher_value(r):+.2f} | {speed:.1f} |")
   teachers = {(r["task"], _teacher(r)): r["teacher"] for r in rows}
   lines.append("")
-  for (task, acc), t in sorted(teachers.items(), key=lambda kv: (kv[0][0],
-                                                                 kv[0][1] != reference[kv[0][0]])):
+  for (task, acc), t in sorted(teachers.items(),
+                               key=lambda kv: (kv[0][0], _usual_first(kv[0][1], reference[kv[0][0]]))):
     lines.append(f"Teacher ({task}): " + ", ".join(f"{k} {v:.2f}" for k, v in t.items()
                                                    if k != "main")
                  + ("" if acc == reference[task] else
@@ -178,7 +183,7 @@ def checks(rows, task="mrpc"):
   grouped = points(rows)
   lines = []
   exact = {_teacher(r): _teacher_value(r) for r in task_rows}
-  for teacher in sorted(exact, key=lambda t: t != reference):
+  for teacher in sorted(exact, key=lambda t: _usual_first(t, reference)):
     source = _source(teacher, reference)
     by_target = _by_target(rows, task, teacher)
     for series in SPARSEBERT:
@@ -215,7 +220,8 @@ def checks(rows, task="mrpc"):
 def plot(rows, task="mrpc"):
   fig, ax = plt.subplots(figsize=(9, 7))
   reference = reference_teachers(rows).get(task)
-  teachers = sorted({_teacher(r) for r in rows if r["task"] == task}, key=lambda t: t != reference)
+  teachers = sorted({_teacher(r) for r in rows if r["task"] == task},
+                    key=lambda t: _usual_first(t, reference))
   grouped = points(rows)
   for teacher in teachers:  # the usual teacher's runs filled, another teacher's hollow
     for series, marker in MARKERS.items():
