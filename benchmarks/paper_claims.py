@@ -32,8 +32,8 @@ def _runs():
   """name -> (task, flagfile, extra flags); the first run of each task trains its teacher.
 
   Runs of one flagfile form a series (a line of the plot), named after the flagfile without its
-  task: sparsebert, sparsebert_long, sparsebert_long_b16, sparsebert_long_b8, finetune_then_prune,
-  prune_then_finetune, shallow.
+  task: sparsebert, sparsebert_long, sparsebert_long_b16, sparsebert_long_b8, sparsebert_qk,
+  finetune_then_prune, prune_then_finetune, shallow.
   """
   runs = {"mrpc_sparsebert_90": ("mrpc", "mrpc_sparsebert.flags", ["--target_sparsity=0.9"])}
   for strategy in ("sparsebert", "finetune_then_prune", "prune_then_finetune"):
@@ -54,6 +54,10 @@ def _runs():
   for s in (0.9, 0.95):  # the same at batch 8: core_mrpc.py's sparsebert_90_long_batch8
     runs[f"mrpc_sparsebert_long_b8_{round(s * 100)}"] = ("mrpc", "mrpc_sparsebert_long_b8.flags",
                                                          [f"--target_sparsity={s}"])
+  for s, qk in ((0.9, 0.8), (0.95, 0.9)):  # query/key keep 2.5x the density of the other kernels
+    runs[f"mrpc_sparsebert_qk_{round(s * 100)}"] = (
+        "mrpc", "mrpc_sparsebert_qk.flags",
+        [f"--target_sparsity={s}", f"--kernel_sparsity=query={qk},key={qk}"])
   # The seeds of the 90% and 95% points, all from one teacher. `_seed42` repeats the seed of
   # mrpc_sparsebert_90/95: the committed ones were distilled from an earlier teacher (79.41) that
   # the current code no longer reproduces; summarize_claims.py counts a run repeated with the same

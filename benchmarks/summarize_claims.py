@@ -30,13 +30,14 @@ LABELS = {"sparsebert": "SparseBERT (prune while distilling)",
           "sparsebert_long": "SparseBERT, 10 epochs (ramp over 3000 of ~3460 steps)",
           "sparsebert_long_b16": "SparseBERT, 10 epochs at batch 16 (ramp over 6000 of ~6900 steps)",
           "sparsebert_long_b8": "SparseBERT, 10 epochs at batch 8 (ramp over 12000 of ~13780 steps)",
+          "sparsebert_qk": "SparseBERT, query/key at 2.5x the others' density",
           "finetune_then_prune": "fine-tune, then prune", "prune_then_finetune":
           "prune, then fine-tune", "shallow": "dense shallow student (distilled)"}
 MARKERS = {"sparsebert": "o", "sparsebert_long": "D", "sparsebert_long_b16": "P",
-           "sparsebert_long_b8": "X",
+           "sparsebert_long_b8": "X", "sparsebert_qk": "v",
            "finetune_then_prune": "s", "prune_then_finetune": "^", "shallow": "*"}  # plot order
 SPARSEBERT = ("sparsebert", "sparsebert_long", "sparsebert_long_b16",
-              "sparsebert_long_b8")  # the distilling series
+              "sparsebert_long_b8", "sparsebert_qk")  # the distilling series
 BASELINES = ("finetune_then_prune", "prune_then_finetune")  # the strategies it must beat
 
 

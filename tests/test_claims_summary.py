@@ -65,6 +65,9 @@ def test_series_is_the_flagfile_recipe():
   assert m.series("mrpc_sparsebert_90") == "sparsebert"
   assert m.series("mrpc_sparsebert_long_90") == "sparsebert_long"
   assert m.series("mrpc_sparsebert_long_b16_90") == "sparsebert_long_b16"
+  assert m.series("mrpc_sparsebert_qk_95") == "sparsebert_qk"
+  assert m.RUNS["mrpc_sparsebert_qk_95"][2] == ["--target_sparsity=0.95",
+                                                "--kernel_sparsity=query=0.9,key=0.9"]
   assert m.series("mrpc_sparsebert_long_b8_90") == "sparsebert_long_b8"
   assert m.series("mrpc_finetune_then_prune_80") == "finetune_then_prune"
   assert m.series("mrpc_shallow_1l") == "shallow"

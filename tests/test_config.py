@@ -39,6 +39,8 @@ def test_unknown_strategy_and_negative_layers():
 
 def test_json_round_trip_keeps_tuples():
   import json
-  c = _config("sparsebert", pruning=cfg.PruningConfig(block_size=(16, 1)))
+  c = _config("sparsebert", pruning=cfg.PruningConfig(block_size=(16, 1),
+                                                      kernel_sparsity={"query": 0.8, "key": 0.8}))
   back = cfg.TrainConfig.from_dict(json.loads(c.to_json()))
   assert back == c and back.data.transfer_tasks == ("stsb",) and back.pruning.block_size == (16, 1)
+  assert back.pruning.kernel_sparsity == {"query": 0.8, "key": 0.8}

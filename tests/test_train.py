@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from absl import flags
 
+import tf_sparsebert
 from tf_sparsebert import flags as tsb_flags
 from tf_sparsebert import train
 from tf_sparsebert.models import saving
@@ -276,6 +277,25 @@ def test_lr_rewind_restarts_the_student_schedule_when_the_ramp_ends(tiny_run, tm
     assert all(abs(r["sparsity"] - 0.9) <= 0.005 for r in json.load(f)["kernels"])
   with open(os.path.join(out, "config.json")) as f:
     assert json.load(f)["train"]["pruning"]["lr_rewind"] is True
+
+
+def test_kernel_sparsity_moves_zeros_between_kernels_at_the_same_overall_sparsity(
+    tiny_run, tmp_path, tiny_checkpoint_bert_vocab):
+  out = str(tmp_path / "kernels")
+  train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
+                     f"--teacher_model={tiny_run}/teacher", "--kernel_sparsity=query=0.8,key=0.8"]))
+  with open(os.path.join(out, "sparsity.json")) as f:
+    report = json.load(f)
+  # query/key/value/attention_output are 32x32, the FFN kernels 32x64 and 64x32:
+  # the others end at (0.9 * 8192 - 0.8 * 2048) / 6144.
+  for row in report["kernels"]:
+    want = 0.8 if row["kernel"] in ("query", "key") else 5734.4 / 6144
+    assert abs(row["sparsity"] - want) <= 1 / 1024, row
+  assert abs(report["overall"] - 0.9) <= 1 / 1024
+  student = saving.load_classifier(os.path.join(out, "student"))
+  assert tf_sparsebert.sparsity_report(student)["zeros_sha256"] == report["zeros_sha256"]
+  with open(os.path.join(out, "config.json")) as f:
+    assert json.load(f)["train"]["pruning"]["kernel_sparsity"] == {"query": 0.8, "key": 0.8}
 
 
 def test_student_layers_above_the_checkpoint_depth(tmp_path, tiny_checkpoint_bert_vocab):

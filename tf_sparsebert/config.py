@@ -7,7 +7,7 @@ Each dataclass validates itself with `validate()`, which raises `ValueError` nam
 import dataclasses
 import json
 import os
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 # How the student is made and trained (the paper's comparison, Section 4):
 #   sparsebert          from --student_init, pruned on the cubic schedule while it distils
@@ -152,6 +152,9 @@ class PruningConfig:
   power: float = 3.0
   block_size: Tuple[int, int] = (1, 1)
   lr_rewind: bool = False     # restart the student's learning-rate schedule at end_step
+  # {kernel: sparsity} for some of the six kernels; the others then end at the sparsity that
+  # keeps the overall target (tf_sparsebert.pruning.allocation). Empty: all six alike.
+  kernel_sparsity: Dict[str, float] = dataclasses.field(default_factory=dict)
 
   def validate(self):
     _check(0.0 <= self.target_sparsity < 1.0, "target_sparsity",
@@ -163,7 +166,11 @@ class PruningConfig:
     _check(self.power > 0, "pruning_power", "must be positive")
     _check(len(self.block_size) == 2 and all(b >= 1 for b in self.block_size),
            "pruning_block_size", f"must be two positive integers, got {self.block_size}")
-    return self
+    if self.kernel_sparsity:
+      _check(self.target_sparsity > 0, "kernel_sparsity", "needs --target_sparsity above 0")
+      for name, value in self.kernel_sparsity.items():
+        _check(0.0 <= value < 1.0, "kernel_sparsity", f"{name}={value} must be in [0, 1)")
+    return self  # the kernel names and the split are checked against the model's kernels
 
 
 @dataclasses.dataclass

@@ -98,6 +98,11 @@ def define_train_flags(flag_values=flags.FLAGS):
   _define(fv, "integer", "pruning_frequency", p.frequency, "Steps between mask updates.")
   _define(fv, "float", "pruning_power", p.power, "Exponent of the sparsity schedule (3: cubic).")
   _define(fv, "list", "pruning_block_size", ["1", "1"], "Pruning block shape (rows,cols).")
+  _define(fv, "list", "kernel_sparsity", [],
+          "Per-kernel final sparsity for some of query, key, value, attention_output, "
+          "intermediate, output, e.g. query=0.8,key=0.8; the other kernels then end at the "
+          "sparsity that keeps --target_sparsity overall (same schedule, scaled). Empty: all "
+          "six at --target_sparsity, as in the paper.")
   _define(fv, "bool", "pruning_lr_rewind", p.lr_rewind,
           "Learning-rate rewinding (Renda et al. 2020): when the ramp ends at "
           "--pruning_end_step, restart the student's warm-up and linear decay, so the steps at "
@@ -139,6 +144,19 @@ def _block_size(values):
     raise ValueError(f"--pruning_block_size: expected two integers, got {values}") from None
 
 
+def _kernel_sparsity(values):
+  out = {}
+  for item in values or ():
+    name, sep, value = item.partition("=")
+    try:
+      out[name.strip()] = float(value) if sep else None
+    except ValueError:
+      out[name.strip()] = None
+    if out[name.strip()] is None:
+      raise ValueError(f"--kernel_sparsity: expected kernel=sparsity items, got {item!r}")
+  return out
+
+
 def train_config_from_flags(f):
   """A validated `TrainConfig` from parsed flags (raises ValueError naming the bad flag)."""
   optimizers = {
@@ -158,7 +176,8 @@ def train_config_from_flags(f):
       pruning=cfg.PruningConfig(
           target_sparsity=f.target_sparsity, begin_step=f.pruning_begin_step,
           end_step=f.pruning_end_step, frequency=f.pruning_frequency, power=f.pruning_power,
-          block_size=_block_size(f.pruning_block_size), lr_rewind=f.pruning_lr_rewind),
+          block_size=_block_size(f.pruning_block_size), lr_rewind=f.pruning_lr_rewind,
+          kernel_sparsity=_kernel_sparsity(f.kernel_sparsity)),
       distill=cfg.DistillConfig(alpha_kd=f.alpha_kd, alpha_ce=f.alpha_ce,
                                 alpha_hidden=f.alpha_hidden, alpha_attention=f.alpha_attention,
                                 temperature=f.temperature),

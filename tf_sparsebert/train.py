@@ -28,7 +28,7 @@ from tf_sparsebert.data import augment, glue, preprocessing, transfer
 from tf_sparsebert.distill.distiller import Distiller
 from tf_sparsebert.models import bert, checkpoints, saving
 from tf_sparsebert.optimization import create_optimizer
-from tf_sparsebert.pruning import prune, schedules
+from tf_sparsebert.pruning import allocation, prune, schedules
 
 keras = tf.keras
 FINISHED_MARKER = "metrics.json"
@@ -118,6 +118,10 @@ def prepare(config, check_dir=True):
   backbone, preprocessor = checkpoints.load_bert(config.init_checkpoint,
                                                  config.data.max_seq_length)
   depth = len(bert.encoder_layers(backbone))
+  if config.pruning.kernel_sparsity:
+    sizes = [int(np.prod(w.shape))
+             for w in bert.encoder_layers(backbone)[0].get_prunable_weights()]
+    allocation.kernel_targets(sizes, config.pruning.target_sparsity, config.pruning.kernel_sparsity)
   if config.student_layers > depth:
     raise ValueError(f"--student_layers={config.student_layers} is more than the "
                      f"{depth} layers of {config.init_checkpoint}")
@@ -222,7 +226,8 @@ def make_student(config, p, teacher):
     source = bert.shallow_copy(source, config.student_layers)
   return prune.make_sparse_student(source, schedule=p.schedule,
                                    block_size=config.pruning.block_size,
-                                   dropout=config.student_dropout)
+                                   dropout=config.student_dropout,
+                                   kernel_sparsity=config.pruning.kernel_sparsity)
 
 
 def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):

@@ -9,6 +9,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 
 from tf_sparsebert.models.bert import encoder_layers
 from tf_sparsebert.models.encoder import PRUNABLE_KERNELS, PrunableTransformerEncoder
+from tf_sparsebert.pruning.allocation import kernel_targets
 from tf_sparsebert.pruning.blocks import PruneKernelBlocks, zero_block_fraction
 
 keras = tf.keras
@@ -40,8 +41,19 @@ def from_keras_nlp(model):
   return model
 
 
+def _final_sparsity(schedule):
+  """The sparsity a tfmot `PolynomialDecay` or `ConstantSparsity` ends at."""
+  config = schedule.get_config()["config"]
+  if "final_sparsity" in config:
+    return config["final_sparsity"]
+  if "target_sparsity" in config:
+    return config["target_sparsity"]
+  raise ValueError(f"kernel_sparsity needs a PolynomialDecay or ConstantSparsity schedule, "
+                   f"got {type(schedule).__name__}")
+
+
 def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(1, 1),
-                        dropout=None):
+                        dropout=None, kernel_sparsity=None):
   """Returns a trainable copy of `model` whose encoder kernels are pruned while it trains.
 
   Every `PrunableTransformerEncoder` is rebuilt and wrapped with tfmot's `prune_low_magnitude`,
@@ -66,6 +78,10 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
       sparse FULLY_CONNECTED kernels run directly (as 1x16 / 1x4 blocks of `[out, in]`).
     dropout: if given, the student's dropout rate everywhere (embeddings, each encoder layer's
       attention/residual dropout, classifier head); default: `model`'s rates.
+    kernel_sparsity: `{kernel: sparsity}` for some of `PRUNABLE_KERNELS` (e.g.
+      `{"query": 0.8, "key": 0.8}`): those kernels end at their own sparsity, the others at the
+      one that keeps each encoder layer at the schedule's final sparsity
+      (`allocation.kernel_targets`); all follow the schedule's shape. Default: all alike.
   """
   if schedule is None:
     if target_sparsity is None:
@@ -80,6 +96,7 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
     raise ValueError(f"dropout must be in [0, 1), got {dropout}")
   model = from_keras_nlp(model)
   encoder_layers(model)  # raises a clear error if there is nothing to prune
+  final = _final_sparsity(schedule) if kernel_sparsity else None
 
   def clone(layer):
     layer = _unwrap(layer)
@@ -91,10 +108,15 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
         config["dropout"] = dropout
     new = layer.__class__.from_config(config)
     if isinstance(new, PrunableTransformerEncoder):
-      if block_size == (1, 1):
+      if block_size == (1, 1) and not kernel_sparsity:
         new = tfmot.sparsity.keras.prune_low_magnitude(new, pruning_schedule=schedule)
       else:
-        new = PruneKernelBlocks(new, pruning_schedule=schedule, block_size=block_size)
+        scales = None
+        if kernel_sparsity:
+          sizes = [int(np.prod(w.shape)) for w in layer.get_prunable_weights()]
+          scales = [t / final for t in kernel_targets(sizes, final, kernel_sparsity)]
+        new = PruneKernelBlocks(new, pruning_schedule=schedule, block_size=block_size,
+                                kernel_scales=scales)
     return new
 
   student = keras.models.clone_model(model, clone_function=clone)
