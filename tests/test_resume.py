@@ -114,6 +114,11 @@ def test_output_dir_new_resume_or_refused(tmp_path):
     train.check_output_dir(config)
   resume.write_json(os.path.join(out, "config.json"), {"train": config.to_dict()})
   assert train.check_output_dir(config) == "resume"
+  older = config.to_dict()  # a run started before --kernel_sparsity existed
+  del older["pruning"]["kernel_sparsity"]
+  resume.write_json(os.path.join(out, "config.json"), {"train": older})
+  assert train.check_output_dir(config) == "resume"
+  resume.write_json(os.path.join(out, "config.json"), {"train": config.to_dict()})
   other = _config(out, pooling="mean", pruning=cfg.PruningConfig(target_sparsity=0.5))
   with pytest.raises(ValueError, match=r"other settings \(pooling, pruning.target_sparsity\)"):
     train.check_output_dir(other)

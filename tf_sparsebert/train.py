@@ -94,6 +94,10 @@ def check_output_dir(config):
                      "choose another directory or pass --overwrite to replace it.")
   with open(saved_path, encoding="utf-8") as f:
     saved = json.load(f)["train"]
+  try:  # a setting added since the run started counts as its default (the old behaviour)
+    saved = json.loads(json.dumps(tsb_config.TrainConfig.from_dict(saved).to_dict()))
+  except TypeError:  # a setting this version no longer has: compare as saved
+    pass
   current = json.loads(json.dumps(config.to_dict()))
   differ = [d for d in tsb_config.differences(saved, current) if d != "overwrite"]
   if differ:
