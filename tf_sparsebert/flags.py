@@ -147,13 +147,11 @@ def _block_size(values):
 def _kernel_sparsity(values):
   out = {}
   for item in values or ():
-    name, sep, value = item.partition("=")
+    name, _, value = item.partition("=")
     try:
-      out[name.strip()] = float(value) if sep else None
+      out[name.strip()] = float(value)
     except ValueError:
-      out[name.strip()] = None
-    if out[name.strip()] is None:
-      raise ValueError(f"--kernel_sparsity: expected kernel=sparsity items, got {item!r}")
+      raise ValueError(f"--kernel_sparsity: expected kernel=sparsity items, got {item!r}") from None
   return out
 
 

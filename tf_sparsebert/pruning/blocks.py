@@ -6,6 +6,10 @@ Each of them is one matrix to the model and to TFLite (one FULLY_CONNECTED op), 
 is computed on that matrix: the row-major `[in, out]` view. `block_size=(16, 1)` groups 16
 consecutive inputs of one output unit, which TFLite stores as a 1x16 block of its `[out, in]`
 weights and its sparse FULLY_CONNECTED kernels read directly.
+
+The same wrapper gives each kernel its own share of the schedule (`kernel_scales`), for
+`--kernel_sparsity` (`allocation.py`): tfmot has one schedule per wrapped layer, and one encoder
+layer holds all six kernels.
 """
 
 import numpy as np
