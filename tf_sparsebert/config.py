@@ -166,11 +166,7 @@ class PruningConfig:
     _check(self.power > 0, "pruning_power", "must be positive")
     _check(len(self.block_size) == 2 and all(b >= 1 for b in self.block_size),
            "pruning_block_size", f"must be two positive integers, got {self.block_size}")
-    if self.kernel_sparsity:
-      _check(self.target_sparsity > 0, "kernel_sparsity", "needs --target_sparsity above 0")
-      for name, value in self.kernel_sparsity.items():
-        _check(0.0 <= value < 1.0, "kernel_sparsity", f"{name}={value} must be in [0, 1)")
-    return self  # the kernel names and the split are checked against the model's kernels
+    return self  # kernel_sparsity is checked against the model's kernels (pruning.allocation)
 
 
 @dataclasses.dataclass

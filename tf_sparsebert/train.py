@@ -122,10 +122,9 @@ def prepare(config, check_dir=True):
   backbone, preprocessor = checkpoints.load_bert(config.init_checkpoint,
                                                  config.data.max_seq_length)
   depth = len(bert.encoder_layers(backbone))
-  if config.pruning.kernel_sparsity:
-    sizes = [int(np.prod(w.shape))
-             for w in bert.encoder_layers(backbone)[0].get_prunable_weights()]
-    allocation.kernel_targets(sizes, config.pruning.target_sparsity, config.pruning.kernel_sparsity)
+  if config.pruning.kernel_sparsity:  # the split, checked before any training
+    allocation.layer_kernel_targets(bert.encoder_layers(backbone)[0],
+                                    config.pruning.target_sparsity, config.pruning.kernel_sparsity)
   if config.student_layers > depth:
     raise ValueError(f"--student_layers={config.student_layers} is more than the "
                      f"{depth} layers of {config.init_checkpoint}")

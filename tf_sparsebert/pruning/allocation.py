@@ -8,6 +8,8 @@ layer, and so the encoder, still has `target` zeros: the same compression of the
 linear weights, spent elsewhere. Every kernel follows the same schedule, scaled to its target.
 """
 
+import numpy as np
+
 from tf_sparsebert.models.encoder import PRUNABLE_KERNELS
 
 
@@ -46,3 +48,9 @@ def kernel_targets(sizes, target, overrides):
     raise ValueError(f"--kernel_sparsity: {overrides} would leave the other kernels at sparsity "
                      f"{rest:.4f} to reach {target} overall; it must be in [0, 1)")
   return [overrides.get(name, rest) for name in PRUNABLE_KERNELS]
+
+
+def layer_kernel_targets(layer, target, overrides):
+  """`kernel_targets` for the six kernels of a built `PrunableTransformerEncoder`."""
+  sizes = [int(np.prod(w.shape)) for w in layer.get_prunable_weights()]
+  return kernel_targets(sizes, target, overrides)

@@ -9,7 +9,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 
 from tf_sparsebert.models.bert import encoder_layers
 from tf_sparsebert.models.encoder import PRUNABLE_KERNELS, PrunableTransformerEncoder
-from tf_sparsebert.pruning.allocation import kernel_targets
+from tf_sparsebert.pruning.allocation import layer_kernel_targets
 from tf_sparsebert.pruning.blocks import PruneKernelBlocks, zero_block_fraction
 
 keras = tf.keras
@@ -113,8 +113,7 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
       else:
         scales = None
         if kernel_sparsity:
-          sizes = [int(np.prod(w.shape)) for w in layer.get_prunable_weights()]
-          scales = [t / final for t in kernel_targets(sizes, final, kernel_sparsity)]
+          scales = [t / final for t in layer_kernel_targets(layer, final, kernel_sparsity)]
         new = PruneKernelBlocks(new, pruning_schedule=schedule, block_size=block_size,
                                 kernel_scales=scales)
     return new
