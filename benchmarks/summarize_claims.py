@@ -31,13 +31,16 @@ LABELS = {"sparsebert": "SparseBERT (prune while distilling)",
           "sparsebert_long_b16": "SparseBERT, 10 epochs at batch 16 (ramp over 6000 of ~6900 steps)",
           "sparsebert_long_b8": "SparseBERT, 10 epochs at batch 8 (ramp over 12000 of ~13780 steps)",
           "sparsebert_qk": "SparseBERT, query/key at 2.5x the others' density",
+          "sparsebert_long_b8_qk": "SparseBERT, 10 epochs at batch 8, query/key at 2.5x the "
+                                   "others' density",
           "finetune_then_prune": "fine-tune, then prune", "prune_then_finetune":
           "prune, then fine-tune", "shallow": "dense shallow student (distilled)"}
 MARKERS = {"sparsebert": "o", "sparsebert_long": "D", "sparsebert_long_b16": "P",
-           "sparsebert_long_b8": "X", "sparsebert_qk": "v",
+           "sparsebert_long_b8": "X", "sparsebert_qk": "v", "sparsebert_long_b8_qk": "<",
            "finetune_then_prune": "s", "prune_then_finetune": "^", "shallow": "*"}  # plot order
 SPARSEBERT = ("sparsebert", "sparsebert_long", "sparsebert_long_b16",
-              "sparsebert_long_b8", "sparsebert_qk")  # the distilling series
+              "sparsebert_long_b8", "sparsebert_qk", "sparsebert_long_b8_qk")  # the distilling series
+COLOURS = [f"C{i}" for i in range(10) if i != 7]  # one per recipe; C7 is the teacher line's grey
 BASELINES = ("finetune_then_prune", "prune_then_finetune")  # the strategies it must beat
 
 
@@ -225,7 +228,7 @@ def plot(rows, task="mrpc"):
                     key=lambda t: _usual_first(t, reference))
   grouped = points(rows)
   for teacher in teachers:  # the usual teacher's runs filled, another teacher's hollow
-    for series, marker in MARKERS.items():
+    for colour, (series, marker) in enumerate(MARKERS.items()):  # one colour per recipe
       pts = sorted((x, _stats(g)) for (t, s, a, x), g in grouped.items()
                    if t == task and s == series and a == teacher)
       if not pts:
@@ -234,7 +237,7 @@ def plot(rows, task="mrpc"):
       ys = [st[0] for _, st in pts]
       errs = [st[1] or 0 for _, st in pts]
       name = LABELS[series] + _source(teacher, reference)
-      style = dict(marker=marker, label=name, capsize=3,
+      style = dict(marker=marker, label=name, capsize=3, color=COLOURS[colour],
                    fillstyle="full" if teacher == reference else "none")
       if series == "shallow" or teacher != reference:
         ax.errorbar(xs, ys, yerr=errs, linestyle="none", markersize=12 if series == "shallow"

@@ -69,12 +69,23 @@ def test_series_is_the_flagfile_recipe():
   assert m.RUNS["mrpc_sparsebert_qk_95"][2] == ["--target_sparsity=0.95",
                                                 "--kernel_sparsity=query=0.9,key=0.9"]
   assert m.series("mrpc_sparsebert_long_b8_90") == "sparsebert_long_b8"
+  assert m.series("mrpc_sparsebert_long_b8_qk_90") == "sparsebert_long_b8_qk"
+  assert m.RUNS["mrpc_sparsebert_long_b8_qk_90"][2] == ["--target_sparsity=0.9",
+                                                        "--kernel_sparsity=query=0.8,key=0.8"]
   assert m.series("mrpc_finetune_then_prune_80") == "finetune_then_prune"
   assert m.series("mrpc_shallow_1l") == "shallow"
   assert m.series("sst2_sparsebert_90") == "sparsebert"
   for name, (task, flagfile, _) in m.RUNS.items():  # every run's flagfile exists
     assert os.path.exists(os.path.join(REPO, "configs", "claims", flagfile)), name
     assert name.startswith(task + "_" + m.series(name)), name
+
+
+def test_every_series_has_a_label_and_its_own_colour():
+  m, claims = _module(), _module("paper_claims")
+  for name in claims.RUNS:
+    assert claims.series(name) in m.LABELS and claims.series(name) in m.MARKERS, name
+  colours = m.COLOURS[:len(m.MARKERS)]
+  assert len(set(colours)) == len(m.MARKERS) and "C7" not in colours  # C7: the teacher's grey
 
 
 def test_checks_compute_each_target_margin(tmp_path, monkeypatch):
