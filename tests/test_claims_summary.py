@@ -73,6 +73,9 @@ def test_series_is_the_flagfile_recipe():
   assert m.RUNS["mrpc_sparsebert_long_b8_qk_90"][2] == ["--target_sparsity=0.9",
                                                         "--kernel_sparsity=query=0.8,key=0.8"]
   assert m.series("mrpc_finetune_then_prune_80") == "finetune_then_prune"
+  assert m.series("mrpc_prune_then_finetune_95_seed42") == "prune_then_finetune"
+  assert m.RUNS["mrpc_finetune_then_prune_90_seed42"] == (
+      "mrpc", "mrpc_finetune_then_prune.flags", ["--target_sparsity=0.9", "--seed=42"])
   assert m.series("mrpc_shallow_1l") == "shallow"
   assert m.series("sst2_sparsebert_90") == "sparsebert"
   for name, (task, flagfile, _) in m.RUNS.items():  # every run's flagfile exists
