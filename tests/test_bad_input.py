@@ -126,6 +126,8 @@ CASES = {
     "seq above positions": (lambda t: ["--max_seq_length=100"],
                             r"--max_seq_length=100 is above the model's 64 positions"),
     "unknown task": (lambda t: ["--task=squad"], r"--task=squad: value should be one of <cola\|mrpc"),
+    "unknown augmentation policy": (lambda t: ["--augment_policy=synonyms"],
+                                    r"--augment_policy=synonyms: value should be one of <noise"),
     "bad pooling": (lambda t: ["--pooling=max"], r"--pooling=max: value should be one of <cls\|mean>"),
     "student dropout 1.0": (lambda t: ["--student_dropout=1.0"],
                             r"--student_dropout: must be in \[0, 1\), got 1.0"),

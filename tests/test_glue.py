@@ -127,6 +127,64 @@ def test_augmentation_is_seeded_unlabelled_and_noisy():
     augment.augment(ex, -1)
 
 
+def _toy_embeddings():
+  vocab = ["[PAD]", "[MASK]", "cat", "dog", "car", "the", "##s", "truck", "kitten", "9"]
+  e = np.zeros((len(vocab), 3), np.float32)
+  e[vocab.index("cat")] = [1, 0.1, 0]
+  e[vocab.index("kitten")] = [1, 0.2, 0]
+  e[vocab.index("dog")] = [1, 0.5, 0]
+  e[vocab.index("car")] = [0, 1, 0.1]
+  e[vocab.index("truck")] = [0, 1, 0.3]
+  e[vocab.index("the")] = [1, 0.15, 0]   # nearest to cat, but a stop word
+  e[vocab.index("##s")] = [1, 0.1, 0.01]  # nearest to cat, but a suffix piece
+  e[vocab.index("9")] = [1, 0.1, 0.02]    # not a word
+  e[[0, 1]] = [[0, 0, 1], [0, 0.1, 1]]
+  return e, vocab
+
+
+def test_neighbour_table_is_nearest_whole_words_by_cosine():
+  from tf_sparsebert.data import augment
+  e, vocab = _toy_embeddings()
+  table = augment.neighbour_table(e, vocab, ["Cat", "cat", "truck", "The", "zebra", "cats"], k=2)
+  # cos(cat, kitten) = 0.9998 > cos(cat, dog) = 0.9847 > cos(cat, car) = 0.0985; "the", "##s",
+  # "9" and the special pieces are never candidates; "the" (a stop word), "zebra" (not in the
+  # vocab) and "cats" (not one piece) get no entry.
+  assert table == {"cat": ("kitten", "dog"), "truck": ("car", "dog")}
+  assert augment.neighbour_table(e, vocab, ["Cat"], k=2, lowercase=False) == {}
+  with pytest.raises(ValueError, match="10 embedding rows for 9 word pieces"):
+    augment.neighbour_table(e, vocab[:-1], ["cat"])
+
+
+def test_neighbour_augmentation_replaces_only_table_words_seeded():
+  from tf_sparsebert.data import augment
+  from tf_sparsebert.data.glue import Examples
+  e, vocab = _toy_embeddings()
+  table = augment.neighbour_table(e, vocab, ["cat", "truck"], k=2)
+  ex = Examples([["The cat saw a truck ."] * 50, ["A Cat ."] * 50], np.zeros(50, np.int32), "t")
+  a = augment.augment(ex, 2, seed=(1, 0), policy="neighbours", neighbours=table)
+  assert a.texts == augment.augment(ex, 2, seed=(1, 0), policy="neighbours",
+                                    neighbours=table).texts
+  assert a.texts != augment.augment(ex, 2, seed=(1, 1), policy="neighbours",
+                                    neighbours=table).texts
+  assert len(a) == 100 and (a.labels == augment.NO_LABEL).all()
+  firsts = set()
+  for text in a.texts[0]:
+    w = text.split()
+    assert [w[0], w[2], w[3], w[5]] == ["The", "saw", "a", "."]  # other words never change
+    assert w[1] in ("cat", "kitten", "dog") and w[4] in ("truck", "car", "dog")
+    firsts.add(w[1])
+  assert firsts == {"cat", "kitten", "dog"}
+  # at p=0.4 about 40% of the 100 table words of a column are replaced
+  changed = sum(t != "A Cat ." for t in a.texts[1])
+  assert 25 <= changed <= 55, changed
+  every = augment.augment(ex, 1, policy="neighbours", neighbours=table, p_replace=1.0)
+  assert all(t.split()[1] in ("kitten", "dog") for t in every.texts[0])
+  with pytest.raises(ValueError, match="needs a table"):
+    augment.augment(ex, 1, policy="neighbours")
+  with pytest.raises(ValueError, match="--augment_policy"):
+    augment.augment(ex, 1, policy="synonyms")
+
+
 def test_transfer_set_is_unlabelled_and_never_contains_a_dev_sentence(tmp_path):
   from tf_sparsebert.data import augment, transfer
   glue_dir = _write(tmp_path, "MRPC", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"

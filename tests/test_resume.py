@@ -41,6 +41,19 @@ def test_resumed_data_continue_exactly_where_the_killed_run_was():
     assert _batches(resume.resumable_dataset(ds, 3, start)) == full[start:]
 
 
+def test_one_dataset_per_epoch_is_one_sequence_resumed_at_any_step():
+  def epochs():  # e.g. fresh augmented copies per epoch, each epoch's data built anew
+    return [_dataset(seed)[0] for seed in (3, 4, 5)]
+
+  full = _batches(resume.resumable_dataset(epochs(), 3, 0))
+  assert full == sum((_batches(d) for d in epochs()), [])
+  assert full[:10] != full[10:20]
+  for start in (1, 12, 25):
+    assert _batches(resume.resumable_dataset(epochs(), 3, start)) == full[start:]
+  with pytest.raises(ValueError, match="2 epoch datasets for 3 epochs"):
+    resume.resumable_dataset(epochs()[:2], 3, 0)
+
+
 def _fit_with_backups(directory, steps, epochs, save_freq):
   model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
   model.compile(optimizer="sgd", loss="mse")

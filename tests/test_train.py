@@ -102,6 +102,28 @@ def test_teacher_model_student_init_teacher_augmentation_and_transfer_set(
     assert result["teacher"] == json.load(f)["teacher"]
 
 
+def test_fresh_neighbour_copies_every_epoch(tiny_run, tmp_path, tiny_checkpoint_bert_vocab):
+  out = str(tmp_path / "fresh")
+  config = _config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
+                    f"--teacher_model={tiny_run}/teacher", "--augment_factor=2",
+                    "--augment_policy=neighbours", "--augment_each_epoch"])
+  p = train.prepare(config)
+  assert isinstance(p.student_ds, list) and len(p.student_ds) == 2  # --student_epochs=2
+  epochs = [[(x["token_ids"].numpy(), y.numpy()) for x, y in d] for d in p.student_ds]
+  assert [len(e) for e in epochs] == [p.student_steps] * 2
+  labels = [np.concatenate([y for _, y in e]) for e in epochs]
+  for y in labels:  # each epoch: the 64 originals (a few may fall in a cut last batch) + copies
+    assert 60 <= np.count_nonzero(y >= 0) <= 64 and np.count_nonzero(y < 0) > 100
+  ids = [sorted(map(tuple, np.concatenate([t[:, :8] for t, _ in e]).tolist())) for e in epochs]
+  assert ids[0] != ids[1]  # other copies in the second epoch
+  assert p.num_student_examples == 3 * 64
+  result = train.run(config)
+  assert len(result["timing"]["student_epoch_seconds"]) == 2
+  with open(os.path.join(out, "config.json")) as f:
+    data = json.load(f)["train"]["data"]
+  assert (data["augment_policy"], data["augment_each_epoch"]) == ("neighbours", True)
+
+
 @pytest.mark.parametrize("argv, match", [
     (["--target_sparsity=1.0"], r"--target_sparsity: must be in \[0, 1\)"),
     (["--target_sparsity=-0.1"], r"--target_sparsity"),

@@ -19,6 +19,7 @@ from typing import Dict, Optional, Tuple
 STRATEGIES = ("sparsebert", "finetune_then_prune", "prune_then_finetune")
 DISTRIBUTION_STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 STUDENT_INITS = ("pretrained", "teacher")
+AUGMENT_POLICIES = ("noise", "neighbours")  # tf_sparsebert.data.augment.POLICIES
 
 
 def differences(saved, current, prefix=""):
@@ -115,6 +116,9 @@ class DataConfig:
   max_train_examples: int = 0           # 0: all
   max_eval_examples: int = 0            # 0: all
   augment_factor: int = 0               # teacher-labelled noisy copies per training example
+  augment_policy: str = "noise"         # noise: mask/random word/delete; neighbours: TinyBERT's
+                                        # word replacement by nearest words of the embeddings
+  augment_each_epoch: bool = False      # fresh copies every student epoch (else one fixed set)
   transfer_tasks: Tuple[str, ...] = ()  # unlabelled training inputs of these GLUE tasks (transfer)
   seed: int = 42
 
@@ -131,6 +135,8 @@ class DataConfig:
     _check(self.max_train_examples >= 0, "max_train_examples", "must be >= 0")
     _check(self.max_eval_examples >= 0, "max_eval_examples", "must be >= 0")
     _check(self.augment_factor >= 0, "augment_factor", "must be >= 0")
+    _check(self.augment_policy in AUGMENT_POLICIES, "augment_policy",
+           f"must be one of {AUGMENT_POLICIES}, got {self.augment_policy!r}")
     for name in self.transfer_tasks:
       _check(name in glue.TASKS and name != self.task, "transfer_tasks",
              f"{name!r} is not a GLUE task other than {self.task}; choose from "

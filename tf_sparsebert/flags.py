@@ -39,6 +39,12 @@ def define_data_flags(flag_values=flags.FLAGS):
   _define(fv, "integer", "augment_factor", d.augment_factor,
           "Distil the student also on this many teacher-labelled noisy copies (words masked, "
           "replaced or deleted) of each training example (0: none).")
+  _define(fv, "enum", "augment_policy", d.augment_policy, list(cfg.AUGMENT_POLICIES),
+          "How the copies are made: noise (10% of words masked, 10% replaced by random words "
+          "of the corpus, 5% deleted) or neighbours (TinyBERT's word replacement: 40% of the "
+          "words replaced by one of their 15 nearest words in the checkpoint's word embeddings).")
+  _define(fv, "bool", "augment_each_epoch", d.augment_each_epoch,
+          "Make fresh copies for every student epoch instead of one set seen every epoch.")
   _define(fv, "list", "transfer_tasks", list(d.transfer_tasks),
           "Distil the student also on the training inputs (not the labels) of these GLUE tasks "
           "with the same number of text columns, e.g. stsb for mrpc; examples sharing a sentence "
@@ -134,7 +140,9 @@ def data_config_from_flags(f):
       tfds_download=f.tfds_download, max_seq_length=f.max_seq_length, batch_size=f.batch_size,
       eval_batch_size=f.eval_batch_size, bucket_width=f.bucket_width,
       max_train_examples=f.max_train_examples, max_eval_examples=f.max_eval_examples,
-      augment_factor=f.augment_factor, transfer_tasks=tuple(f.transfer_tasks or ()), seed=f.seed)
+      augment_factor=f.augment_factor, augment_policy=f.augment_policy,
+      augment_each_epoch=f.augment_each_epoch, transfer_tasks=tuple(f.transfer_tasks or ()),
+      seed=f.seed)
 
 
 def _block_size(values):

@@ -59,8 +59,16 @@ def resume_step(directory, steps_per_epoch):
 def resumable_dataset(dataset, epochs, start_step):
   """All `epochs` of `dataset` (reshuffled each epoch, seeded) as one sequence, from `start_step`.
 
+  `dataset` is one epoch, repeated, or a list of `epochs` datasets, one per epoch, concatenated.
   Fit it with `steps_per_epoch` set: Keras then keeps one iterator for all epochs.
   """
+  if isinstance(dataset, (list, tuple)):
+    if len(dataset) != epochs:
+      raise ValueError(f"{len(dataset)} epoch datasets for {epochs} epochs")
+    sequence = dataset[0]
+    for later in dataset[1:]:
+      sequence = sequence.concatenate(later)
+    return sequence.skip(start_step)
   return dataset.repeat(epochs).skip(start_step)
 
 

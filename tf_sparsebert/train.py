@@ -46,7 +46,8 @@ class Prepared:
   dev_features: dict
   train_ds: tf.data.Dataset       # original examples (teacher fine-tuning)
   steps: int
-  student_ds: tf.data.Dataset     # original + teacher-labelled augmented examples
+  student_ds: object              # original + teacher-labelled augmented examples: one epoch's
+                                  # tf.data.Dataset, or a list of one per epoch (fresh copies)
   student_steps: int
   num_student_examples: int
   dev_ds: tf.data.Dataset
@@ -107,6 +108,56 @@ def check_output_dir(config):
   return "resume"
 
 
+def _student_data(config, recipe, task, train, dev, train_features, preprocessor, backbone,
+                  batching):
+  """The student's training data: the task's examples, teacher-labelled augmented copies (fresh
+  ones every epoch with --augment_each_epoch) and related tasks' inputs (if asked).
+
+  Returns `(dataset, steps per epoch, examples per epoch)`; the dataset is one epoch (repeated
+  by `_fit`) or, with fresh copies each epoch, a list of one dataset per epoch, each cut to the
+  shortest epoch's steps (length bucketing varies the count by a few batches).
+  """
+  data = config.data
+  related = None
+  if recipe.transfer_tasks:
+    related, dropped = transfer.transfer_set(data, recipe.transfer_tasks, exclude=dev)
+    logging.info("Transfer set: %d unlabelled examples of %s (%d dropped: they share a sentence "
+                 "with %s dev)", len(related), ", ".join(recipe.transfer_tasks), dropped,
+                 task.name)
+  kwargs = {"policy": data.augment_policy}
+  if recipe.augment_factor and data.augment_policy == "neighbours":
+    vocabulary = preprocessor.tokenizer.get_vocabulary()
+    lowercase = preprocessor.tokenizer.lowercase
+    kwargs.update(lowercase=lowercase, neighbours=augment.neighbour_table(
+        backbone.get_layer("token_embedding").embeddings.numpy(), vocabulary,
+        [w for column in train.texts for text in column for w in text.split()],
+        lowercase=lowercase))
+    logging.info("Augmentation: %d words of the training texts have embedding neighbours",
+                 len(kwargs["neighbours"]))
+
+  def epoch(seed, shuffle_seed):
+    batches = dict(batching, seed=shuffle_seed)
+    extra = augment.augment(train, recipe.augment_factor, seed=seed, **kwargs)
+    if related is not None:
+      extra = augment.concatenate(extra, related)
+    if not len(extra):
+      return preprocessing.make_dataset(train_features, train.labels, **batches), 0
+    extra_features = preprocessing.tokenize(extra, preprocessor)
+    return preprocessing.make_dataset(
+        {k: np.concatenate([v, extra_features[k]]) for k, v in train_features.items()},
+        np.concatenate([train.labels, extra.labels]), **batches), len(extra)
+
+  if not (recipe.augment_factor and data.augment_each_epoch):
+    (dataset, steps), extra = epoch(data.seed, data.seed)
+    return dataset, steps, len(train) + extra
+  # Each epoch its own copies and its own order.
+  epochs = [epoch((data.seed, e), data.seed + e)[0]
+            for e in range(config.student_optimizer.epochs)]
+  steps = min(s for _, s in epochs)
+  return ([d.take(steps) for d, _ in epochs], steps,
+          len(train) * (1 + recipe.augment_factor) + (len(related) if related else 0))
+
+
 def prepare(config, check_dir=True):
   """Validates everything that can be checked before training; returns what the stages need."""
   config.validate()
@@ -136,22 +187,8 @@ def prepare(config, check_dir=True):
                   bucket_width=config.data.bucket_width)
   train_ds, steps = preprocessing.make_dataset(train_features, train.labels, **batching)
   recipe = config.student_recipe()
-  # The student also sees teacher-labelled noisy copies of the training set and the inputs of
-  # related tasks (if asked).
-  extra = augment.augment(train, recipe.augment_factor, seed=config.data.seed)
-  if recipe.transfer_tasks:
-    related, dropped = transfer.transfer_set(config.data, recipe.transfer_tasks, exclude=dev)
-    logging.info("Transfer set: %d unlabelled examples of %s (%d dropped: they share a sentence "
-                 "with %s dev)", len(related), ", ".join(recipe.transfer_tasks), dropped,
-                 task.name)
-    extra = augment.concatenate(extra, related)
-  if len(extra):
-    extra_features = preprocessing.tokenize(extra, preprocessor)
-    student_ds, student_steps = preprocessing.make_dataset(
-        {k: np.concatenate([v, extra_features[k]]) for k, v in train_features.items()},
-        np.concatenate([train.labels, extra.labels]), **batching)
-  else:
-    student_ds, student_steps = train_ds, steps
+  student_ds, student_steps, num_student_examples = _student_data(
+      config, recipe, task, train, dev, train_features, preprocessor, backbone, batching)
   dev_ds, _ = preprocessing.make_dataset(dev_features, dev.labels, config.data.eval_batch_size,
                                          training=False, bucket_width=config.data.bucket_width)
   total_student_steps = student_steps * config.student_optimizer.epochs
@@ -163,7 +200,7 @@ def prepare(config, check_dir=True):
                   preprocessor=preprocessor, train=train, dev=dev,
                   dev_features=dev_features, train_ds=train_ds, steps=steps,
                   student_ds=student_ds, student_steps=student_steps,
-                  num_student_examples=len(train) + len(extra), dev_ds=dev_ds,
+                  num_student_examples=num_student_examples, dev_ds=dev_ds,
                   schedule=schedule, lr_restart_step=lr_restart_step, recipe=recipe, state=state)
 
 
