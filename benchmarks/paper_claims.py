@@ -2,6 +2,7 @@
 
   .venv/bin/python benchmarks/paper_claims.py --list
   .venv/bin/python benchmarks/paper_claims.py [--only REGEX] [--runs_dir=runs/claims]
+  .venv/bin/python benchmarks/paper_claims.py --adopt NAME=RUN_DIR   # record a finished run
   .venv/bin/python benchmarks/summarize_claims.py        # table in benchmarks/README.md + plot
 
 Each run is `python -m tf_sparsebert.train --flagfile=configs/claims/<flagfile> <flags>`; its
@@ -171,7 +172,8 @@ def summarize(name, out, wall, provenance):
 
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--only", default=".*", help="regex over run names")
+  parser.add_argument("--only", default=None,
+                      help="regex over run names (default: all; with --adopt: none)")
   parser.add_argument("--runs_dir", default="runs/claims")
   parser.add_argument("--teacher", action="append", default=[],
                       help="TASK=PATH: use this fine-tuned teacher for TASK")
@@ -184,7 +186,9 @@ def main():
   for spec in args.adopt:
     name, run_dir = spec.split("=", 1)
     print(name, adopt(name, os.path.abspath(run_dir), runs_dir, teachers)["student"])
-  names = [n for n in RUNS if re.fullmatch(args.only, n)]
+  if args.adopt and args.only is None and not args.list:
+    return  # only record the adopted runs: never start the others beside a running one
+  names = [n for n in RUNS if re.fullmatch(args.only or ".*", n)]
   for name in names:
     done = os.path.exists(os.path.join(RESULTS, name + ".json"))
     if args.list:

@@ -70,6 +70,7 @@ def test_series_is_the_flagfile_recipe():
                                                 "--kernel_sparsity=query=0.9,key=0.9"]
   assert m.series("mrpc_sparsebert_long_b8_90") == "sparsebert_long_b8"
   assert m.series("mrpc_sparsebert_long_b8_qk_90") == "sparsebert_long_b8_qk"
+  assert m.series("mrpc_sparsebert_aug_95") == "sparsebert_aug"
   assert m.RUNS["mrpc_sparsebert_long_b8_qk_90"][2] == ["--target_sparsity=0.9",
                                                         "--kernel_sparsity=query=0.8,key=0.8"]
   assert m.series("mrpc_finetune_then_prune_80") == "finetune_then_prune"
@@ -81,6 +82,22 @@ def test_series_is_the_flagfile_recipe():
   for name, (task, flagfile, _) in m.RUNS.items():  # every run's flagfile exists
     assert os.path.exists(os.path.join(REPO, "configs", "claims", flagfile)), name
     assert name.startswith(task + "_" + m.series(name)), name
+
+
+def test_adopt_records_a_run_and_starts_no_other(monkeypatch):
+  m = _module("paper_claims")
+  adopted, started = [], []
+  monkeypatch.setattr(m, "adopt", lambda name, *a: adopted.append(name) or {"student": {}})
+  monkeypatch.setattr(m, "run", lambda name, *a: started.append(name) or {
+      "student": {}, "sparsity": {"overall": 0.9}})
+  monkeypatch.setattr("sys.argv", ["paper_claims.py", "--adopt", "mrpc_sparsebert_aug_95=x"])
+  m.main()
+  assert adopted == ["mrpc_sparsebert_aug_95"] and started == []
+  monkeypatch.setattr("sys.argv", ["paper_claims.py", "--only", "mrpc_sparsebert_aug_9.",
+                                   "--runs_dir=/nonexistent"])
+  monkeypatch.setattr(m.os.path, "exists", lambda path: False)  # as if neither had run yet
+  m.main()
+  assert started == ["mrpc_sparsebert_aug_95", "mrpc_sparsebert_aug_90"]
 
 
 def test_every_series_has_a_label_and_its_own_colour():

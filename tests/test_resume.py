@@ -98,6 +98,23 @@ def test_unreadable_backup_names_the_directory(tmp_path):
     resume.resume_step(str(tmp_path / "backup"), 5)
 
 
+def test_exclusive_lets_one_process_at_a_time_use_a_directory(tmp_path):
+  out = str(tmp_path / "run")
+  with resume.exclusive(out):
+    with open(out + ".lock") as f:
+      assert f.read() == str(os.getpid())
+    # flock conflicts between two open files even within one process, as between processes
+    with pytest.raises(ValueError, match=rf"--output_dir: {out} is in use by another training "
+                                         rf"process \(pid {os.getpid()}\)"):
+      with resume.exclusive(out):
+        pass
+  with resume.exclusive(out):  # released at the end of the block (and when a process dies)
+    pass
+  assert not os.path.exists(out)
+  with resume.exclusive("gs://bucket/run"):  # not a local path: not locked
+    pass
+
+
 def test_atomic_directory_is_all_or_nothing(tmp_path):
   path = str(tmp_path / "student")
   with pytest.raises(RuntimeError):

@@ -102,6 +102,19 @@ def test_teacher_model_student_init_teacher_augmentation_and_transfer_set(
     assert result["teacher"] == json.load(f)["teacher"]
 
 
+def test_a_run_in_progress_is_never_joined(tiny_checkpoint_bert_vocab, tmp_path):
+  from tf_sparsebert import resume
+  out = str(tmp_path / "busy")
+  config = _config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}"])
+  with resume.exclusive(out):  # as another `python -m tf_sparsebert.train` on it would
+    with pytest.raises(ValueError, match="--output_dir: .* is in use by another training"):
+      train.run(config)
+    with pytest.raises(ValueError, match="is in use"):
+      train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
+                         f"--output_dir={out}", "--overwrite"]))
+  assert not os.path.exists(out)
+
+
 def test_fresh_neighbour_copies_every_epoch(tiny_run, tmp_path, tiny_checkpoint_bert_vocab):
   out = str(tmp_path / "fresh")
   config = _config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",

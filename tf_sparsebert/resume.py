@@ -8,6 +8,7 @@ on puts the data position exactly where the killed run was.
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -77,6 +78,37 @@ def remove(path):
     shutil.rmtree(path)
   elif os.path.exists(path):
     os.remove(path)
+
+
+@contextlib.contextmanager
+def exclusive(path, flag="--output_dir"):
+  """Holds an exclusive lock on `path + ".lock"` (a local path) while the block runs.
+
+  A second process on the same `path` fails at once, naming `flag`, instead of training into,
+  resuming or overwriting a run that is still going. The lock is the operating system's
+  (`flock`): it goes with the process, so a killed run leaves nothing to clean up. Paths with a
+  scheme (`gs://...`) are not locked.
+  """
+  if "://" in path:
+    yield
+    return
+  lock_path = os.path.abspath(path).rstrip(os.sep) + ".lock"
+  os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+  with open(lock_path, "a+", encoding="utf-8") as f:
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      f.seek(0)
+      holder = f.read().strip() or "unknown"
+      raise ValueError(f"{flag}: {path} is in use by another training process (pid {holder}); "
+                       "wait for it to finish or choose another directory") from None
+    f.truncate(0)
+    f.write(str(os.getpid()))
+    f.flush()
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@
 `main(argv)` only turns flags into a `TrainConfig`; `run(config)` does the work.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -343,8 +344,10 @@ def run(config, on_start=None, callbacks=()):
   strategy = distribute.make_strategy(config.distribute)  # first: multi-worker needs it so
   chief = distribute.is_chief(strategy)
   tf.keras.utils.set_random_seed(config.data.seed)
-  with strategy.scope():
-    return _run(config, strategy, chief, on_start, list(callbacks))
+  # The chief owns output_dir: one process at a time, before anything there is read or written.
+  with resume.exclusive(config.output_dir) if chief else contextlib.nullcontext():
+    with strategy.scope():
+      return _run(config, strategy, chief, on_start, list(callbacks))
 
 
 def _run(config, strategy, chief, on_start, callbacks):
