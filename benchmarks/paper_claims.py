@@ -35,7 +35,8 @@ def _runs():
 
   Runs of one flagfile form a series (a line of the plot), named after the flagfile without its
   task: sparsebert, sparsebert_long, sparsebert_long_b16, sparsebert_long_b8, sparsebert_qk,
-  sparsebert_long_b8_qk, sparsebert_aug, sparsebert_aug5,
+  sparsebert_long_b8_qk, sparsebert_aug, sparsebert_aug_pred,
+  sparsebert_aug5,
   finetune_then_prune, prune_then_finetune, shallow.
   """
   runs = {"mrpc_sparsebert_90": ("mrpc", "mrpc_sparsebert.flags", ["--target_sparsity=0.9"])}
@@ -64,6 +65,9 @@ def _runs():
   for s in (0.95, 0.9):  # the batch-8 schedule on fresh embedding-neighbour copies each epoch
     runs[f"mrpc_sparsebert_aug_{round(s * 100)}"] = ("mrpc", "mrpc_sparsebert_aug.flags",
                                                      [f"--target_sparsity={s}"])
+  for s in (0.95, 0.9):  # the same, the prediction losses alone after the ramp
+    runs[f"mrpc_sparsebert_aug_pred_{round(s * 100)}"] = (
+        "mrpc", "mrpc_sparsebert_aug_pred.flags", [f"--target_sparsity={s}"])
   for s in (0.9, 0.95):  # the same in 5 epochs instead of 10
     runs[f"mrpc_sparsebert_aug5_{round(s * 100)}"] = ("mrpc", "mrpc_sparsebert_aug5.flags",
                                                       [f"--target_sparsity={s}"])

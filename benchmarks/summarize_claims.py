@@ -35,17 +35,20 @@ LABELS = {"sparsebert": "SparseBERT (prune while distilling)",
                                    "others' density",
           "sparsebert_aug": "SparseBERT, 10 epochs at batch 8, fresh embedding-neighbour copies "
                             "each epoch",
+          "sparsebert_aug_pred": "SparseBERT, 10 epochs at batch 8, fresh embedding-neighbour "
+                                 "copies, prediction losses alone after the ramp",
           "sparsebert_aug5": "SparseBERT, 5 epochs at batch 8, fresh embedding-neighbour copies "
                              "each epoch",
           "finetune_then_prune": "fine-tune, then prune", "prune_then_finetune":
           "prune, then fine-tune", "shallow": "dense shallow student (distilled)"}
 MARKERS = {"sparsebert": "o", "sparsebert_long": "D", "sparsebert_long_b16": "P",
            "sparsebert_long_b8": "X", "sparsebert_qk": "v", "sparsebert_long_b8_qk": "<",
-           "sparsebert_aug": ">", "sparsebert_aug5": "p",
+           "sparsebert_aug": ">", "sparsebert_aug_pred": "h",
+           "sparsebert_aug5": "p",
            "finetune_then_prune": "s", "prune_then_finetune": "^", "shallow": "*"}  # plot order
 SPARSEBERT = ("sparsebert", "sparsebert_long", "sparsebert_long_b16",
               "sparsebert_long_b8", "sparsebert_qk", "sparsebert_long_b8_qk",
-              "sparsebert_aug", "sparsebert_aug5")  # the distilling series
+              "sparsebert_aug", "sparsebert_aug_pred", "sparsebert_aug5")  # the distilling series
 COLOURS = [f"C{i}" for i in range(10) if i != 7] + ["navy", "darkgoldenrod", "teal"]  # one per
 # recipe; C7 is the teacher line's grey
 BASELINES = ("finetune_then_prune", "prune_then_finetune")  # the strategies it must beat

@@ -126,6 +126,11 @@ CASES = {
     "seq above positions": (lambda t: ["--max_seq_length=100"],
                             r"--max_seq_length=100 is above the model's 64 positions"),
     "unknown task": (lambda t: ["--task=squad"], r"--task=squad: value should be one of <cola\|mrpc"),
+    "intermediate end step zero": (lambda t: ["--intermediate_loss_end_step=0"],
+                                   r"--intermediate_loss_end_step: must be -1 or > 0, got 0"),
+    "intermediate end step after training": (
+        lambda t: ["--intermediate_loss_end_step=16"],
+        r"--intermediate_loss_end_step=16 is not before the last training step \(16\)"),
     "unknown augmentation policy": (lambda t: ["--augment_policy=synonyms"],
                                     r"--augment_policy=synonyms: value should be one of <noise"),
     "bad pooling": (lambda t: ["--pooling=max"], r"--pooling=max: value should be one of <cls\|mean>"),

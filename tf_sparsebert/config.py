@@ -184,10 +184,17 @@ class DistillConfig:
   alpha_hidden: float = 1.0
   alpha_attention: float = 1.0
   temperature: float = 1.0
+  # From this student step on, only the prediction-layer losses (KD, CE) train the student, as in
+  # TinyBERT's second stage; -1: the hidden and attention losses count to the end.
+  intermediate_end_step: int = -1
 
   def validate(self):
     for name in ("alpha_kd", "alpha_ce", "alpha_hidden", "alpha_attention"):
       _check(getattr(self, name) >= 0, name, "must be >= 0")
+    _check(self.intermediate_end_step == -1 or self.intermediate_end_step > 0,
+           "intermediate_loss_end_step", f"must be -1 or > 0, got {self.intermediate_end_step}")
+    _check(self.intermediate_end_step == -1 or self.alpha_kd + self.alpha_ce > 0,
+           "intermediate_loss_end_step", "needs --alpha_kd or --alpha_ce > 0 to train on after it")
     _check(self.alpha_kd + self.alpha_ce + self.alpha_hidden + self.alpha_attention > 0,
            "alpha_kd", "at least one loss weight must be positive")
     _check(self.temperature > 0, "temperature", "must be positive")

@@ -118,6 +118,9 @@ def define_train_flags(flag_values=flags.FLAGS):
   _define(fv, "float", "alpha_hidden", k.alpha_hidden, "Weight of the hidden-state MSE.")
   _define(fv, "float", "alpha_attention", k.alpha_attention, "Weight of the attention-score MSE.")
   _define(fv, "float", "temperature", k.temperature, "Softmax temperature of the logit loss.")
+  _define(fv, "integer", "intermediate_loss_end_step", k.intermediate_end_step,
+          "From this student step on, train on the prediction-layer losses (KD, CE) only, as in "
+          "TinyBERT's second stage (-1: the hidden and attention losses count to the end).")
   _define(fv, "integer", "checkpoint_steps", t.checkpoint_steps,
           "Back up the training state (weights, masks, optimizer, data position) every N steps "
           "into output_dir/backup; rerunning the same command after a crash or kill resumes "
@@ -186,7 +189,8 @@ def train_config_from_flags(f):
           kernel_sparsity=_kernel_sparsity(f.kernel_sparsity)),
       distill=cfg.DistillConfig(alpha_kd=f.alpha_kd, alpha_ce=f.alpha_ce,
                                 alpha_hidden=f.alpha_hidden, alpha_attention=f.alpha_attention,
-                                temperature=f.temperature),
+                                temperature=f.temperature,
+                                intermediate_end_step=f.intermediate_loss_end_step),
       teacher_optimizer=optimizers["teacher"], student_optimizer=optimizers["student"],
       checkpoint_steps=f.checkpoint_steps,
       distribute=cfg.DistributeConfig(strategy=f.distribution_strategy, tpu=f.tpu or "",

@@ -193,6 +193,10 @@ def prepare(config, check_dir=True):
   dev_ds, _ = preprocessing.make_dataset(dev_features, dev.labels, config.data.eval_batch_size,
                                          training=False, bucket_width=config.data.bucket_width)
   total_student_steps = student_steps * config.student_optimizer.epochs
+  end = recipe.distill.intermediate_end_step
+  if end >= total_student_steps:
+    raise ValueError(f"--intermediate_loss_end_step={end} is not before the last training step "
+                     f"({total_student_steps}): no step would train on the prediction losses alone")
   schedule = (schedules.one_shot_schedule(config.pruning) if recipe.one_shot else
               schedules.cubic_schedule(config.pruning, total_student_steps))
   lr_restart_step = schedules.lr_restart_step(config.pruning, schedule, recipe.one_shot,
