@@ -191,6 +191,8 @@ def test_agreement_against_hand_computed_values():
   assert out["accuracy"] == 75.0 and out["teacher_accuracy"] == 75.0
   assert out["agreement"] == 50.0  # rows 0 and 1
   assert out["positive_rate"] == 50.0 and out["teacher_positive_rate"] == 50.0
-  kl = [0.9 * np.log(0.9 / 0.6) + 0.1 * np.log(0.1 / 0.4), 0.2 * np.log(0.2 / 0.3) + 0.8 * np.log(0.8 / 0.7),
-        0.4 * np.log(0.4 / 0.6) + 0.6 * np.log(0.6 / 0.4), 0.7 * np.log(0.7 / 0.1) + 0.3 * np.log(0.3 / 0.9)]
+  kl = [0.9 * np.log(0.9 / 0.6) + 0.1 * np.log(0.1 / 0.4),
+        0.2 * np.log(0.2 / 0.3) + 0.8 * np.log(0.8 / 0.7),
+        0.4 * np.log(0.4 / 0.6) + 0.6 * np.log(0.6 / 0.4),
+        0.7 * np.log(0.7 / 0.1) + 0.3 * np.log(0.3 / 0.9)]
   np.testing.assert_allclose(out["kd_kl"], np.mean(kl), rtol=1e-6)
