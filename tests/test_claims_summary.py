@@ -163,6 +163,27 @@ def test_runs_from_another_teacher_are_their_own_point(tmp_path, monkeypatch):
       "std 1.00): 75.00 vs teacher - 0.5 = 77.50: missed (-2.50)"]  # no baselines from teacher 78
 
 
+def test_prune_then_finetune_stands_for_every_teacher(tmp_path, monkeypatch):
+  m = _module()
+  results = tmp_path / "claims"
+  results.mkdir()
+  _result(results, "s90", 76.0, 0.9)                      # the task's usual teacher, 80
+  _result(results, "s80", 77.0, 0.8)                      # (most runs)
+  _result(results, "s70", 78.0, 0.7)
+  _result(results, "p90", 72.0, 0.9, series="prune_then_finetune")  # never reads a teacher
+  _result(results, "f90", 70.0, 0.9, series="finetune_then_prune")
+  _result(results, "t90", 75.0, 0.9, teacher=78.0)        # another teacher: its own fine-tune-
+  _result(results, "g90", 73.0, 0.9, series="finetune_then_prune", teacher=78.0)  # then-prune
+  _result(results, "t95", 71.0, 0.95, teacher=78.0)       # no prune-then-fine-tune at 95%
+  _result(results, "g95", 68.0, 0.95, series="finetune_then_prune", teacher=78.0)
+  monkeypatch.setattr(m, "RESULTS", str(results))
+  lines = [line for line in m.checks(m.load()) if "baselines" in line]
+  assert lines == [
+      "- SparseBERT (prune while distilling) >= both baselines at 90%: 76.00 vs 72.00: met (+4.00)",
+      "- SparseBERT (prune while distilling) >= both baselines at 90%, from the teacher at 78.00: "
+      "75.00 vs 73.00: met (+2.00)"]  # max(73 from teacher 78, 72 from teacher 80)
+
+
 def test_rows_from_the_usual_teacher_come_first_within_a_recipe(tmp_path, monkeypatch):
   m = _module()
   results = tmp_path / "claims"
