@@ -13,32 +13,30 @@ import json
 import os
 
 import tf_sparsebert  # noqa: F401  (before TensorFlow)
-import numpy as np
-import tensorflow as tf
-
 from tf_sparsebert import resume
 from tf_sparsebert.config import DataConfig
 from tf_sparsebert.data import glue, preprocessing
+from tf_sparsebert.distill import losses
 from tf_sparsebert.models import saving
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = os.path.join(REPO, "benchmarks", "results", "agreement.json")
 
 
-def probabilities(model_dir, data):
+def logits(model_dir, data):
   model = saving.load_classifier(model_dir)
   features = preprocessing.tokenize(data, saving.load_preprocessor(model_dir, 128))
-  return tf.nn.softmax(model.predict(features, batch_size=64, verbose=0)).numpy()
+  return model.predict(features, batch_size=64, verbose=0)
 
 
 def compare(teacher, student, labels):
+  """Logits of teacher and student on the same examples, against the gold labels."""
   t, s = teacher.argmax(1), student.argmax(1)
-  kl = np.sum(teacher * (np.log(teacher + 1e-12) - np.log(student + 1e-12)), axis=1)
   return {"accuracy": 100 * float((s == labels).mean()),
           "teacher_accuracy": 100 * float((t == labels).mean()),
           "agreement": 100 * float((s == t).mean()),
           "positive_rate": 100 * float(s.mean()), "teacher_positive_rate": 100 * float(t.mean()),
-          "kd_kl": float(kl.mean())}
+          "kd_kl": float(losses.kd_loss(teacher, student))}
 
 
 def main():
@@ -48,13 +46,13 @@ def main():
   parser.add_argument("students", nargs="+")
   args = parser.parse_args()
   dev = glue.load_split(DataConfig(task="mrpc", glue_dir=args.glue_dir), "dev")
-  teacher = probabilities(args.teacher, dev)
+  teacher = logits(args.teacher, dev)
   results = {}
   if os.path.exists(RESULT):
     with open(RESULT) as f:
       results = json.load(f)
   for student in args.students:
-    row = dict(compare(teacher, probabilities(student, dev), dev.labels), teacher=args.teacher)
+    row = dict(compare(teacher, logits(student, dev), dev.labels), teacher=args.teacher)
     results[os.path.relpath(os.path.abspath(student), REPO)] = row
     print(student, row, flush=True)
   resume.write_json(RESULT, results)

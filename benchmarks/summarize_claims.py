@@ -200,6 +200,7 @@ def checks(rows, task="mrpc"):
   grouped = points(rows)
   lines = []
   exact = {_teacher(r): _teacher_value(r) for r in task_rows}
+  usual = _by_target(rows, task, reference)  # TEACHER_FREE baselines for every teacher
   for teacher in sorted(exact, key=lambda t: _usual_first(t, reference)):
     source = _source(teacher, reference)
     by_target = _by_target(rows, task, teacher)
@@ -211,7 +212,6 @@ def checks(rows, task="mrpc"):
           lines.append(f"- {LABELS[series]} at {target:.0%}{source}{_seeds(stats)}: {stats[0]:.2f} vs "
                        f"teacher - {allowed} = {exact[teacher] - allowed:.2f}: "
                        + _verdict(margin))
-    usual = _by_target(rows, task, reference)
     baselines = [by_target.get(b) or (usual.get(b, {}) if b in TEACHER_FREE else {})
                  for b in BASELINES]
     for series in SPARSEBERT:

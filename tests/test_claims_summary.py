@@ -208,7 +208,7 @@ def test_agreement_against_hand_computed_values():
   m = _module("agreement")
   teacher = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]])
   student = np.array([[0.6, 0.4], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9]])
-  out = m.compare(teacher, student, np.array([0, 1, 1, 1]))
+  out = m.compare(np.log(teacher), np.log(student), np.array([0, 1, 1, 1]))  # as logits
   assert out["accuracy"] == 75.0 and out["teacher_accuracy"] == 75.0
   assert out["agreement"] == 50.0  # rows 0 and 1
   assert out["positive_rate"] == 50.0 and out["teacher_positive_rate"] == 50.0
