@@ -23,9 +23,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = os.path.join(REPO, "benchmarks", "results", "agreement.json")
 
 
-def logits(model_dir, data):
-  model = saving.load_classifier(model_dir)
-  features = preprocessing.tokenize(data, saving.load_preprocessor(model_dir, 128))
+def logits(model_dir, data, flag):
+  model = saving.load_classifier(model_dir, flag)
+  features = preprocessing.tokenize(data, saving.load_preprocessor(model_dir, 128, flag))
   return model.predict(features, batch_size=64, verbose=0)
 
 
@@ -46,13 +46,13 @@ def main():
   parser.add_argument("students", nargs="+")
   args = parser.parse_args()
   dev = glue.load_split(DataConfig(task="mrpc", glue_dir=args.glue_dir), "dev")
-  teacher = logits(args.teacher, dev)
+  teacher = logits(args.teacher, dev, "--teacher")
   results = {}
   if os.path.exists(RESULT):
     with open(RESULT) as f:
       results = json.load(f)
   for student in args.students:
-    row = dict(compare(teacher, logits(student, dev), dev.labels), teacher=args.teacher)
+    row = dict(compare(teacher, logits(student, dev, "students"), dev.labels), teacher=args.teacher)
     results[os.path.relpath(os.path.abspath(student), REPO)] = row
     print(student, row, flush=True)
   resume.write_json(RESULT, results)
