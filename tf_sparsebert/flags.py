@@ -18,24 +18,24 @@ def define_data_flags(flag_values=flags.FLAGS):
   d = cfg.DataConfig()
   _define(fv, "enum", "task", d.task, sorted(glue.TASKS), "The GLUE task.")
   _define(fv, "string", "glue_dir", None,
-                      "Directory in the GLUE TSV layout (<glue_dir>/MRPC/train.tsv, ...). Takes "
-                      "precedence over --tfds_data_dir.")
+          "Directory in the GLUE TSV layout (<glue_dir>/MRPC/train.tsv, ...). Takes "
+          "precedence over --tfds_data_dir.")
   _define(fv, "string", "tfds_data_dir", None,
-                      "TensorFlow Datasets directory holding glue/<task>, used when --glue_dir is "
-                      "not set.")
+          "TensorFlow Datasets directory holding glue/<task>, used when --glue_dir is "
+          "not set.")
   _define(fv, "bool", "tfds_download", d.tfds_download,
-                    "Let TFDS download and prepare glue/<task> (needs internet).")
+          "Let TFDS download and prepare glue/<task> (needs internet).")
   _define(fv, "integer", "max_seq_length", d.max_seq_length,
-                       "Maximum number of tokens per example, [CLS] and [SEP]s included.")
+          "Maximum number of tokens per example, [CLS] and [SEP]s included.")
   _define(fv, "integer", "batch_size", d.batch_size, "Training batch size.")
   _define(fv, "integer", "eval_batch_size", d.eval_batch_size, "Evaluation batch size.")
   _define(fv, "integer", "bucket_width", d.bucket_width,
-                       "Batches group examples of similar length and are padded to a multiple of "
-                       "this many tokens (0: always pad to --max_seq_length).")
+          "Batches group examples of similar length and are padded to a multiple of "
+          "this many tokens (0: always pad to --max_seq_length).")
   _define(fv, "integer", "max_train_examples", d.max_train_examples,
-                       "Use only the first N training examples (0: all).")
+          "Use only the first N training examples (0: all).")
   _define(fv, "integer", "max_eval_examples", d.max_eval_examples,
-                       "Use only the first N evaluation examples (0: all).")
+          "Use only the first N evaluation examples (0: all).")
   _define(fv, "integer", "augment_factor", d.augment_factor,
           "Distil the student also on this many teacher-labelled noisy copies (words masked, "
           "replaced or deleted) of each training example (0: none).")
@@ -58,7 +58,7 @@ def define_train_flags(flag_values=flags.FLAGS):
   define_data_flags(fv)
   t, p, k, o = cfg.TrainConfig(), cfg.PruningConfig(), cfg.DistillConfig(), cfg.OptimizerConfig()
   _define(fv, "string", "output_dir", None, "Directory for the run's outputs; must not exist yet "
-                      "(or be empty) unless --overwrite.")
+          "(or be empty) unless --overwrite.")
   _define(fv, "bool", "overwrite", t.overwrite, "Replace an existing --output_dir.")
   _define(fv, "bool", "export_tflite", t.export_tflite,
           "After training, export the student to verified TFLite files in output_dir/tflite.")
@@ -66,13 +66,13 @@ def define_train_flags(flag_values=flags.FLAGS):
           "With --export_tflite: python of a mediapipe venv (make .venv-mediapipe); also write "
           "and verify MediaPipe TextClassifier models (single-sentence tasks).")
   _define(fv, "string", "init_checkpoint", None,
-                      "Pretrained BERT: a Hugging Face BERT directory (config.json, "
-                      "model.safetensors, vocab.txt) or a keras-nlp preset name.")
+          "Pretrained BERT: a Hugging Face BERT directory (config.json, "
+          "model.safetensors, vocab.txt) or a keras-nlp preset name.")
   _define(fv, "string", "teacher_model", "", "A fine-tuned classifier saved by an earlier run "
-                      "(RUN/teacher or a .keras file); skips fine-tuning the teacher.")
+          "(RUN/teacher or a .keras file); skips fine-tuning the teacher.")
   _define(fv, "enum", "student_init", t.student_init, list(cfg.STUDENT_INITS),
-                    "Initialise the student from the pretrained weights (the paper) or from the "
-                    "fine-tuned teacher.")
+          "Initialise the student from the pretrained weights (the paper) or from the "
+          "fine-tuned teacher.")
   _define(fv, "enum", "strategy", t.strategy, list(cfg.STRATEGIES),
           "How the student is pruned: sparsebert (prune while distilling, the paper's method), "
           "finetune_then_prune (from the fine-tuned teacher, pruned on the same schedule with "
@@ -94,13 +94,13 @@ def define_train_flags(flag_values=flags.FLAGS):
     _define(fv, "integer", f"{prefix}_epochs", epochs, f"Epochs of {prefix} training.")
     _define(fv, "float", f"{prefix}_learning_rate", lr, f"Peak learning rate of the {prefix}.")
     _define(fv, "float", f"{prefix}_warmup_fraction", o.warmup_fraction,
-                       f"Fraction of {prefix} steps with linear warm-up.")
+            f"Fraction of {prefix} steps with linear warm-up.")
     _define(fv, "float", f"{prefix}_weight_decay", o.weight_decay, f"AdamW weight decay ({prefix}).")
   _define(fv, "float", "target_sparsity", p.target_sparsity,
-                     "Final fraction of zeros in each pruned kernel, in [0, 1).")
+          "Final fraction of zeros in each pruned kernel, in [0, 1).")
   _define(fv, "integer", "pruning_begin_step", p.begin_step, "Student step where pruning starts.")
   _define(fv, "integer", "pruning_end_step", p.end_step,
-                       "Student step where the target is reached (-1: the end of training).")
+          "Student step where the target is reached (-1: the end of training).")
   _define(fv, "integer", "pruning_frequency", p.frequency, "Steps between mask updates.")
   _define(fv, "float", "pruning_power", p.power, "Exponent of the sparsity schedule (3: cubic).")
   _define(fv, "list", "pruning_block_size", ["1", "1"], "Pruning block shape (rows,cols).")
