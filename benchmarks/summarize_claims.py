@@ -237,7 +237,7 @@ def checks(rows, task="mrpc"):
 
 
 def plot(rows, task="mrpc"):
-  fig, ax = plt.subplots(figsize=(9, 7))
+  fig, ax = plt.subplots(figsize=(13, 6.5))  # as wide as the two-column legend below it
   reference = reference_teachers(rows).get(task)
   teachers = sorted({_teacher(r) for r in rows if r["task"] == task},
                     key=lambda t: _usual_first(t, reference))
