@@ -217,3 +217,15 @@ def test_agreement_against_hand_computed_values():
         0.4 * np.log(0.4 / 0.6) + 0.6 * np.log(0.6 / 0.4),
         0.7 * np.log(0.7 / 0.1) + 0.3 * np.log(0.3 / 0.9)]
   np.testing.assert_allclose(out["kd_kl"], np.mean(kl), rtol=1e-6)
+
+
+def test_usual_teacher_counts_points_not_seeds(tmp_path, monkeypatch):
+  m = _module()
+  results = tmp_path / "claims"
+  results.mkdir()
+  for name, sparsity in (("s50", 0.5), ("s70", 0.7), ("s80", 0.8)):  # three points, teacher 80
+    _result(results, name, 77.0, sparsity)
+  for seed in (42, 1, 2, 3):  # one point in four seeds from teacher 78: more runs, fewer points
+    _result(results, f"t90_{seed}", 75.0, 0.9, seed=seed, teacher=78.0)
+  monkeypatch.setattr(m, "RESULTS", str(results))
+  assert m.reference_teachers(m.load()) == {"mrpc": 80.0}
