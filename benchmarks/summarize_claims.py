@@ -89,18 +89,14 @@ def load():
 
 
 def reference_teachers(rows):
-  """task -> the teacher most of its points were distilled from (ties: the first).
+  """task -> the teacher most of its points (see `points`) were distilled from (ties: the first).
 
-  A point is a recipe at a target sparsity: extra seeds of one point count once, so rerunning a
-  few points from another teacher does not make it the usual one.
+  Extra seeds of one point count once, so rerunning a few points from another teacher does not
+  make it the usual one.
   """
-  points = collections.defaultdict(set)
-  for r in rows:
-    points[(r["task"], _teacher(r))].add(
-        (r["series"], r["target"], r["config"].get("student_layers", 0)))
   counts = collections.defaultdict(collections.Counter)
-  for (task, teacher), p in points.items():
-    counts[task][teacher] = len(p)
+  for task, _, teacher, _ in points(rows):
+    counts[task][teacher] += 1
   return {task: c.most_common(1)[0][0] for task, c in counts.items()}
 
 
