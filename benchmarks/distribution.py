@@ -2,7 +2,7 @@
 
   .venv/bin/python benchmarks/distribution.py [--teacher_model=runs/core/sparsebert_90/teacher]
 
-Four runs of the same short recipe (configs/mrpc.flags on 2,000 training examples, 2 student
+Four runs of the same short recipe (configs/mrpc_core.flags on 2,000 training examples, 2 student
 epochs pruned to 50%, the fine-tuned teacher of benchmarks/core_mrpc.py):
   one_device    the reference;
   mirrored      MirroredStrategy over 2 logical CPU devices (--num_cpu_devices=2);
@@ -31,7 +31,7 @@ KILL_STEP = 90
 
 
 def recipe(teacher_model):
-  return ["--flagfile=configs/mrpc.flags", f"--teacher_model={teacher_model}",
+  return ["--flagfile=configs/mrpc_core.flags", f"--teacher_model={teacher_model}",
           "--max_train_examples=2000", "--augment_factor=0", "--student_epochs=2",
           "--target_sparsity=0.5", "--pruning_end_step=-1",
           f"--checkpoint_steps={CHECKPOINT_STEPS}"]

@@ -1,8 +1,8 @@
 """Wall time of one epoch of distill+prune vs one epoch of plain fine-tuning, same batches.
 
-  .venv/bin/python benchmarks/epoch_time.py [--flagfile=configs/mrpc.flags] [--repeats=1]
+  .venv/bin/python benchmarks/epoch_time.py [--flagfile=configs/mrpc_core.flags] [--repeats=1]
 
-Both use MRPC train as configs/mrpc.flags prepares it (same batch size, length bucketing and
+Both use MRPC train as configs/mrpc_core.flags prepares it (same batch size, length bucketing and
 shapes) and the MiniLM checkpoint. Each model trains 2 epochs; the first includes tf.function
 tracing, so the second is the steady-state epoch. With --repeats=2 the order is reversed in the
 second round to cancel drift. Run it on an otherwise idle machine. Writes
@@ -94,5 +94,5 @@ def main(argv):
 if __name__ == "__main__":
   tsb_flags.define_train_flags()
   sys.argv += [] if any(a.startswith("--flagfile") for a in sys.argv) else [
-      "--flagfile=configs/mrpc.flags"]
+      "--flagfile=configs/mrpc_core.flags"]
   app.run(main)

@@ -2,7 +2,7 @@
 
   .venv/bin/python benchmarks/step_time.py [--seq_len=96] [--steps=30]
 
-The step is `Distiller.train_step` of configs/mrpc.flags' models (MiniLM-L6 teacher, pruned
+The step is `Distiller.train_step` of configs/mrpc_core.flags' models (MiniLM-L6 teacher, pruned
 MiniLM-L6 student, KD + CE + hidden + attention losses, mask updates every 10 steps) on
 fixed-shape batches of random token ids (the time does not depend on the ids). Each setting runs
 in its own process, because TensorFlow reads its thread and oneDNN settings when it starts:
@@ -49,7 +49,7 @@ flags.DEFINE_string("child", None, "Internal: run one setting and print its ms p
 
 
 def run_setting(name, seq_len, steps):
-  """Runs in the child process: builds configs/mrpc.flags' models and returns ms per step."""
+  """Runs in the child process: builds configs/mrpc_core.flags' models and returns ms per step."""
   sys.path.insert(0, REPO)
   os.chdir(REPO)  # the flagfiles name paths relative to the repository root
   import tf_sparsebert  # noqa: PLC0415
@@ -60,7 +60,7 @@ def run_setting(name, seq_len, steps):
 
   recipe = flags.FlagValues()
   tsb_flags.define_train_flags(recipe)
-  recipe(["step_time", "--flagfile=configs/mrpc.flags"])
+  recipe(["step_time", "--flagfile=configs/mrpc_core.flags"])
   config = tsb_flags.train_config_from_flags(recipe)
   batch, _, jit, policy = SETTINGS[name]
   if policy:

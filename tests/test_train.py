@@ -102,6 +102,20 @@ def test_teacher_model_student_init_teacher_augmentation_and_transfer_set(
     assert result["teacher"] == json.load(f)["teacher"]
 
 
+def test_student_batch_size_batches_only_the_student(tiny_checkpoint_bert_vocab, tmp_path):
+  argv = [f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={tmp_path}/out",
+          "--batch_size=8", "--bucket_width=0"]
+  same = train.prepare(_config(argv))
+  split = train.prepare(_config([*argv, "--student_batch_size=4"]))
+  sizes = lambda ds: {int(y.shape[0]) for _, y in ds}  # noqa: E731
+  assert sizes(split.train_ds) == sizes(same.train_ds) == sizes(same.student_ds) == {8}
+  assert sizes(split.student_ds) == {4}
+  assert split.steps == same.steps == same.student_steps == 64 // 8  # configs/tiny.flags: 64
+  assert split.student_steps == 64 // 4
+  # The ramp (to the last step by default; --student_epochs=2) counts the student's own steps.
+  assert (same.schedule.end_step, split.schedule.end_step) == (16, 32)
+
+
 def test_a_run_in_progress_is_never_joined(tiny_checkpoint_bert_vocab, tmp_path):
   from tf_sparsebert import resume
   out = str(tmp_path / "busy")
@@ -150,6 +164,7 @@ def test_fresh_neighbour_copies_every_epoch(tiny_run, tmp_path, tiny_checkpoint_
     (["--student_epochs=0"], r"--student_epochs: must be positive"),
     (["--pruning_block_size=a,b"], r"--pruning_block_size"),
     (["--batch_size=0"], r"--batch_size"),
+    (["--student_batch_size=-1"], r"--student_batch_size: must be >= 0"),
 ])
 def test_bad_input_fails_before_anything_is_written(argv, match, tmp_path,
                                                     tiny_checkpoint_bert_vocab):

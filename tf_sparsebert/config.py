@@ -111,6 +111,7 @@ class DataConfig:
   tfds_download: bool = False
   max_seq_length: int = 128
   batch_size: int = 32
+  student_batch_size: int = 0           # the student's training batch (0: batch_size)
   eval_batch_size: int = 64
   bucket_width: int = 32                # batches are padded to a multiple of this (0: no bucketing)
   max_train_examples: int = 0           # 0: all
@@ -130,6 +131,8 @@ class DataConfig:
            "set --glue_dir (GLUE TSV files) or --tfds_data_dir (TFDS glue data)")
     _check(self.max_seq_length >= 8, "max_seq_length", f"must be >= 8, got {self.max_seq_length}")
     _check(self.batch_size > 0, "batch_size", "must be positive")
+    _check(self.student_batch_size >= 0, "student_batch_size",
+           f"must be >= 0 (0: --batch_size), got {self.student_batch_size}")
     _check(self.eval_batch_size > 0, "eval_batch_size", "must be positive")
     _check(self.bucket_width >= 0, "bucket_width", "must be >= 0")
     _check(self.max_train_examples >= 0, "max_train_examples", "must be >= 0")

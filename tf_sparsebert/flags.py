@@ -27,7 +27,10 @@ def define_data_flags(flag_values=flags.FLAGS):
           "Let TFDS download and prepare glue/<task> (needs internet).")
   _define(fv, "integer", "max_seq_length", d.max_seq_length,
           "Maximum number of tokens per example, [CLS] and [SEP]s included.")
-  _define(fv, "integer", "batch_size", d.batch_size, "Training batch size.")
+  _define(fv, "integer", "batch_size", d.batch_size,
+          "Training batch size (the teacher's, and the student's unless --student_batch_size).")
+  _define(fv, "integer", "student_batch_size", d.student_batch_size,
+          "The student's training batch size, if not --batch_size (0).")
   _define(fv, "integer", "eval_batch_size", d.eval_batch_size, "Evaluation batch size.")
   _define(fv, "integer", "bucket_width", d.bucket_width,
           "Batches group examples of similar length and are padded to a multiple of "
@@ -141,7 +144,8 @@ def data_config_from_flags(f):
   return cfg.DataConfig(
       task=f.task, glue_dir=f.glue_dir, tfds_data_dir=f.tfds_data_dir,
       tfds_download=f.tfds_download, max_seq_length=f.max_seq_length, batch_size=f.batch_size,
-      eval_batch_size=f.eval_batch_size, bucket_width=f.bucket_width,
+      student_batch_size=f.student_batch_size, eval_batch_size=f.eval_batch_size,
+      bucket_width=f.bucket_width,
       max_train_examples=f.max_train_examples, max_eval_examples=f.max_eval_examples,
       augment_factor=f.augment_factor, augment_policy=f.augment_policy,
       augment_each_epoch=f.augment_each_epoch, transfer_tasks=tuple(f.transfer_tasks or ()),

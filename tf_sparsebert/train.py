@@ -189,7 +189,8 @@ def prepare(config, check_dir=True):
   train_ds, steps = preprocessing.make_dataset(train_features, train.labels, **batching)
   recipe = config.student_recipe()
   student_ds, student_steps, num_student_examples = _student_data(
-      config, recipe, task, train, dev, train_features, preprocessor, backbone, batching)
+      config, recipe, task, train, dev, train_features, preprocessor, backbone,
+      dict(batching, batch_size=config.data.student_batch_size or config.data.batch_size))
   dev_ds, _ = preprocessing.make_dataset(dev_features, dev.labels, config.data.eval_batch_size,
                                          training=False, bucket_width=config.data.bucket_width)
   total_student_steps = student_steps * config.student_optimizer.epochs

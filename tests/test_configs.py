@@ -1,0 +1,80 @@
+"""The flagfiles in configs/: each resolves to the configuration its committed results record."""
+
+import glob
+import importlib.util
+import json
+import os
+
+import pytest
+from absl import flags
+
+from tf_sparsebert import config as tsb_config
+from tf_sparsebert import flags as tsb_flags
+from conftest import REPO
+
+# Settings that say where a run writes or what it reads, not what it trains.
+NOT_THE_RECIPE = ("output_dir", "teacher_model", "checkpoint_steps", "overwrite")
+
+
+@pytest.fixture(autouse=True)
+def _in_repo(monkeypatch):
+  monkeypatch.chdir(REPO)  # flagfiles name each other relative to the repository
+
+
+def _resolved(*argv):
+  fv = flags.FlagValues()
+  tsb_flags.define_train_flags(fv)
+  fv(["train", "--output_dir=runs/x", *argv])  # a later --output_dir (a flagfile's) wins
+  return _normal(tsb_flags.train_config_from_flags(fv).to_dict())
+
+
+def _normal(d):
+  """A `TrainConfig` dict as JSON has it, fields added since it was written at their defaults."""
+  return json.loads(json.dumps(tsb_config.TrainConfig.from_dict(d).to_dict()))
+
+
+def _differences(recorded, resolved):
+  return [k for k in tsb_config.differences(recorded, resolved) if k not in NOT_THE_RECIPE]
+
+
+def _claims_runs():
+  spec = importlib.util.spec_from_file_location(
+      "paper_claims", os.path.join(REPO, "benchmarks", "paper_claims.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.RUNS
+
+
+def test_every_committed_claims_result_is_what_its_flagfile_trains_today():
+  runs = _claims_runs()
+  paths = sorted(glob.glob(os.path.join(REPO, "benchmarks", "results", "claims", "*.json")))
+  assert len(paths) >= 40
+  for path in paths:
+    with open(path) as f:
+      result = json.load(f)
+    _, flagfile, extra = runs[result["name"]]
+    resolved = _resolved(f"--flagfile=configs/claims/{flagfile}", *extra)
+    assert _differences(_normal(result["config"]), resolved) == [], result["name"]
+
+
+def test_main_flagfile_is_the_5_epoch_augmented_recipe_with_its_teacher_at_batch_32():
+  main = _resolved("--flagfile=configs/mrpc.flags")
+  with open(os.path.join(REPO, "benchmarks", "results", "claims",
+                         "mrpc_sparsebert_aug5_90.json")) as f:
+    aug5 = _normal(json.load(f)["config"])
+  # The student's batches are the aug5 run's; the teacher trains at batch 32, as the teacher that
+  # run was distilled from (fine-tuned by configs/claims/mrpc_finetune_then_prune.flags).
+  assert _differences(aug5, main) == ["data.batch_size", "data.student_batch_size"]
+  assert (main["data"]["batch_size"], main["data"]["student_batch_size"]) == (32, 8)
+  assert aug5["data"]["batch_size"] == 8
+  teacher = _resolved("--flagfile=configs/claims/mrpc_finetune_then_prune.flags")
+  for key in ("teacher_optimizer", "pooling", "init_checkpoint"):
+    assert main[key] == teacher[key], key
+  assert main["data"]["batch_size"] == teacher["data"]["batch_size"]
+
+
+def test_core_flagfile_is_the_one_the_core_results_were_trained_with():
+  core = _resolved("--flagfile=configs/mrpc_core.flags")
+  with open(os.path.join(REPO, "benchmarks", "results", "claims",
+                         "mrpc_sparsebert_90_seed42.json")) as f:
+    assert _differences(_normal(json.load(f)["config"]), core) == []
