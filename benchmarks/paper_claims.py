@@ -134,10 +134,6 @@ def command(name, runs_dir, teachers):
   return cmd
 
 
-# Settings that do not change what is trained.
-NOT_THE_RECIPE = {"output_dir", "overwrite", "checkpoint_steps", "teacher_model"}
-
-
 def adopt(name, run_dir, runs_dir, teachers):
   """Records an existing finished run as `name` if it trained exactly `name`'s recipe."""
   from absl import flags
@@ -147,10 +143,8 @@ def adopt(name, run_dir, runs_dir, teachers):
   tsb_flags.define_train_flags(fv)
   os.chdir(REPO)
   fv(["train", *command(name, runs_dir, teachers)[3:]])
-  wanted = json.loads(json.dumps(tsb_flags.train_config_from_flags(fv).to_dict()))
-  saved = tsb_config.TrainConfig.from_dict(_json(os.path.join(run_dir, "config.json"))["train"])
-  differ = [d for d in tsb_config.differences(json.loads(json.dumps(saved.to_dict())), wanted)
-            if d not in NOT_THE_RECIPE]
+  differ = tsb_config.recipe_differences(_json(os.path.join(run_dir, "config.json"))["train"],
+                                         tsb_flags.train_config_from_flags(fv).to_dict())
   if differ:
     raise SystemExit(f"{run_dir} is not {name}: it differs in {differ}")
   return summarize(name, run_dir, None, f"adopted from {os.path.relpath(run_dir, REPO)}")

@@ -20,6 +20,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tf_sparsebert import config as tsb_config  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results", "claims")
 README = os.path.join(HERE, "README.md")
@@ -67,10 +69,6 @@ BASELINES = ("finetune_then_prune", "prune_then_finetune")  # the strategies it 
 TEACHER_FREE = ("prune_then_finetune",)
 
 
-# Config fields that do not change what is trained (as paper_claims.NOT_THE_RECIPE).
-NOT_THE_RECIPE = ("output_dir", "overwrite", "checkpoint_steps", "teacher_model")
-
-
 def _teacher_value(r):
   t = r["teacher"]
   return t["accuracy"] if "accuracy" in t else t["main"]
@@ -88,7 +86,8 @@ def load():
     with open(path) as f:
       r = json.load(f)
     c = r["config"]
-    recipe = json.dumps({k: v for k, v in c.items() if k not in NOT_THE_RECIPE}, sort_keys=True)
+    recipe = json.dumps({k: v for k, v in tsb_config.normalized(c).items()
+                         if k not in tsb_config.NOT_THE_RECIPE}, sort_keys=True)
     if (r["series"], recipe, _teacher(r)) in seen:
       continue
     seen.add((r["series"], recipe, _teacher(r)))

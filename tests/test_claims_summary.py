@@ -229,3 +229,24 @@ def test_usual_teacher_counts_points_not_seeds(tmp_path, monkeypatch):
     _result(results, f"t90_{seed}", 75.0, 0.9, seed=seed, teacher=78.0)
   monkeypatch.setattr(m, "RESULTS", str(results))
   assert m.reference_teachers(m.load()) == {"mrpc": 80.0}
+
+
+def test_a_rerun_of_a_recipe_counts_once_whatever_version_wrote_it(tmp_path, monkeypatch):
+  m = _module()
+  results = tmp_path / "claims"
+  results.mkdir()
+  _result(results, "old", 76.0, 0.9, output_dir="runs/old")  # written before student_batch_size
+  _result(results, "new", 78.0, 0.9, output_dir="runs/new")
+  with open(results / "new.json") as f:
+    new = json.load(f)
+  new["config"]["data"]["student_batch_size"] = 0  # the default: the same recipe
+  with open(results / "new.json", "w") as f:
+    json.dump(new, f)
+  _result(results, "b16", 74.0, 0.9, output_dir="runs/b16")
+  with open(results / "b16.json") as f:
+    b16 = json.load(f)
+  b16["config"]["data"]["student_batch_size"] = 16  # another recipe
+  with open(results / "b16.json", "w") as f:
+    json.dump(b16, f)
+  monkeypatch.setattr(m, "RESULTS", str(results))
+  assert sorted(r["name"] for r in m.load()) == ["b16", "new"]

@@ -12,10 +12,6 @@ from tf_sparsebert import config as tsb_config
 from tf_sparsebert import flags as tsb_flags
 from conftest import REPO
 
-# Settings that say where a run writes or what it reads, not what it trains.
-NOT_THE_RECIPE = ("output_dir", "teacher_model", "checkpoint_steps", "overwrite")
-
-
 @pytest.fixture(autouse=True)
 def _in_repo(monkeypatch):
   monkeypatch.chdir(REPO)  # flagfiles name each other relative to the repository
@@ -25,16 +21,7 @@ def _resolved(*argv):
   fv = flags.FlagValues()
   tsb_flags.define_train_flags(fv)
   fv(["train", "--output_dir=runs/x", *argv])  # a later --output_dir (a flagfile's) wins
-  return _normal(tsb_flags.train_config_from_flags(fv).to_dict())
-
-
-def _normal(d):
-  """A `TrainConfig` dict as JSON has it, fields added since it was written at their defaults."""
-  return json.loads(json.dumps(tsb_config.TrainConfig.from_dict(d).to_dict()))
-
-
-def _differences(recorded, resolved):
-  return [k for k in tsb_config.differences(recorded, resolved) if k not in NOT_THE_RECIPE]
+  return tsb_config.normalized(tsb_flags.train_config_from_flags(fv).to_dict())
 
 
 def _claims_runs():
@@ -54,17 +41,17 @@ def test_every_committed_claims_result_is_what_its_flagfile_trains_today():
       result = json.load(f)
     _, flagfile, extra = runs[result["name"]]
     resolved = _resolved(f"--flagfile=configs/claims/{flagfile}", *extra)
-    assert _differences(_normal(result["config"]), resolved) == [], result["name"]
+    assert tsb_config.recipe_differences(result["config"], resolved) == [], result["name"]
 
 
 def test_main_flagfile_is_the_5_epoch_augmented_recipe_with_its_teacher_at_batch_32():
   main = _resolved("--flagfile=configs/mrpc.flags")
   with open(os.path.join(REPO, "benchmarks", "results", "claims",
                          "mrpc_sparsebert_aug5_90.json")) as f:
-    aug5 = _normal(json.load(f)["config"])
+    aug5 = tsb_config.normalized(json.load(f)["config"])
   # The student's batches are the aug5 run's; the teacher trains at batch 32, as the teacher that
   # run was distilled from (fine-tuned by configs/claims/mrpc_finetune_then_prune.flags).
-  assert _differences(aug5, main) == ["data.batch_size", "data.student_batch_size"]
+  assert tsb_config.recipe_differences(aug5, main) == ["data.batch_size", "data.student_batch_size"]
   assert (main["data"]["batch_size"], main["data"]["student_batch_size"]) == (32, 8)
   assert aug5["data"]["batch_size"] == 8
   teacher = _resolved("--flagfile=configs/claims/mrpc_finetune_then_prune.flags")
@@ -77,4 +64,4 @@ def test_core_flagfile_is_the_one_the_core_results_were_trained_with():
   core = _resolved("--flagfile=configs/mrpc_core.flags")
   with open(os.path.join(REPO, "benchmarks", "results", "claims",
                          "mrpc_sparsebert_90_seed42.json")) as f:
-    assert _differences(_normal(json.load(f)["config"]), core) == []
+    assert tsb_config.recipe_differences(json.load(f)["config"], core) == []

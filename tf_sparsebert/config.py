@@ -34,6 +34,26 @@ def differences(saved, current, prefix=""):
   return out
 
 
+# Settings that say where a run writes or what it reads, not what it trains.
+NOT_THE_RECIPE = ("output_dir", "teacher_model", "checkpoint_steps", "overwrite")
+
+
+def normalized(d):
+  """A `TrainConfig.to_dict()` as JSON holds it, settings added since it was written at their
+  defaults (if it has one this version no longer has, as it is)."""
+  try:
+    d = TrainConfig.from_dict(d).to_dict()
+  except TypeError:
+    pass
+  return json.loads(json.dumps(d))
+
+
+def recipe_differences(saved, current):
+  """`differences` between two runs' configs in what they train (not where they write or read)."""
+  return [k for k in differences(normalized(saved), normalized(current))
+          if k not in NOT_THE_RECIPE]
+
+
 def _check(condition, field, message):
   if not condition:
     raise ValueError(f"--{field}: {message}")

@@ -96,12 +96,10 @@ def check_output_dir(config):
                      "choose another directory or pass --overwrite to replace it.")
   with open(saved_path, encoding="utf-8") as f:
     saved = json.load(f)["train"]
-  try:  # a setting added since the run started counts as its default (the old behaviour)
-    saved = json.loads(json.dumps(tsb_config.TrainConfig.from_dict(saved).to_dict()))
-  except TypeError:  # a setting this version no longer has: compare as saved
-    pass
-  current = json.loads(json.dumps(config.to_dict()))
-  differ = [d for d in tsb_config.differences(saved, current) if d != "overwrite"]
+  # a setting added since the run started counts as its default (the old behaviour)
+  differ = [d for d in tsb_config.differences(tsb_config.normalized(saved),
+                                              tsb_config.normalized(config.to_dict()))
+            if d != "overwrite"]
   if differ:
     raise ValueError(f"--output_dir: {out} holds an unfinished run with other settings "
                      f"({', '.join(differ)}); rerun it with its own flags ({out}/flags.txt) to "
