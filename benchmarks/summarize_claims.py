@@ -88,8 +88,7 @@ def load():
     with open(path) as f:
       r = json.load(f)
     c = r["config"]
-    recipe = json.dumps({k: v for k, v in tsb_config.normalized(c).items()
-                         if k not in tsb_config.NOT_THE_RECIPE}, sort_keys=True)
+    recipe = json.dumps(tsb_config.recipe(c), sort_keys=True)
     if (r["series"], recipe, _teacher(r)) in seen:
       continue
     seen.add((r["series"], recipe, _teacher(r)))

@@ -16,14 +16,15 @@ def _module(name="summarize_claims"):
 
 
 def _result(directory, name, acc, sparsity, seed=42, series="sparsebert", layers=0, teacher=80.0,
-            output_dir=None, speed=40.0):
+            output_dir=None, speed=40.0, **data):
   full, kept = 600, (100 * layers if layers else round(600 * (1 - sparsity)))
   with open(os.path.join(directory, name + ".json"), "w") as f:
     json.dump({"name": name, "task": "mrpc", "series": series,
                "teacher": {"accuracy": teacher, "f1": 86.0},
                "student": {"accuracy": acc, "f1": acc + 5, "main": acc},
                "config": {"student_layers": layers, "output_dir": output_dir or name,
-                          "data": {"seed": seed}, "pruning": {"target_sparsity": sparsity}},
+                          "data": {"seed": seed, **data},
+                          "pruning": {"target_sparsity": sparsity}},
                "sparsity": {"overall": sparsity, "num_weights": 100 * layers or full},
                "encoder_nonzero_weights": kept, "student_examples_per_second": speed}, f)
 
@@ -236,17 +237,8 @@ def test_a_rerun_of_a_recipe_counts_once_whatever_version_wrote_it(tmp_path, mon
   results = tmp_path / "claims"
   results.mkdir()
   _result(results, "old", 76.0, 0.9, output_dir="runs/old")  # written before student_batch_size
-  _result(results, "new", 78.0, 0.9, output_dir="runs/new")
-  with open(results / "new.json") as f:
-    new = json.load(f)
-  new["config"]["data"]["student_batch_size"] = 0  # the default: the same recipe
-  with open(results / "new.json", "w") as f:
-    json.dump(new, f)
-  _result(results, "b16", 74.0, 0.9, output_dir="runs/b16")
-  with open(results / "b16.json") as f:
-    b16 = json.load(f)
-  b16["config"]["data"]["student_batch_size"] = 16  # another recipe
-  with open(results / "b16.json", "w") as f:
-    json.dump(b16, f)
+  # the default: the same recipe
+  _result(results, "new", 78.0, 0.9, output_dir="runs/new", student_batch_size=0)
+  _result(results, "b16", 74.0, 0.9, output_dir="runs/b16", student_batch_size=16)  # another
   monkeypatch.setattr(m, "RESULTS", str(results))
   assert sorted(r["name"] for r in m.load()) == ["b16", "new"]

@@ -48,10 +48,14 @@ def normalized(d):
   return json.loads(json.dumps(d))
 
 
+def recipe(d):
+  """What a run with config `d` trains: `normalized(d)` without the `NOT_THE_RECIPE` settings."""
+  return {k: v for k, v in normalized(d).items() if k not in NOT_THE_RECIPE}
+
+
 def recipe_differences(saved, current):
   """`differences` between two runs' configs in what they train (not where they write or read)."""
-  return [k for k in differences(normalized(saved), normalized(current))
-          if k not in NOT_THE_RECIPE]
+  return differences(recipe(saved), recipe(current))
 
 
 def _check(condition, field, message):
