@@ -37,7 +37,7 @@ def _runs():
   task: sparsebert, sparsebert_long, sparsebert_long_b16, sparsebert_long_b8, sparsebert_qk,
   sparsebert_long_b8_qk, sparsebert_aug, sparsebert_aug_pred,
   sparsebert_aug5, sparsebert_aug5_ramp70, sparsebert_aug5_lr5e5, sparsebert_aug5_lr2e4,
-  sparsebert_aug_lr2e4,
+  sparsebert_aug5_lr3e4, sparsebert_aug_lr2e4,
   finetune_then_prune, prune_then_finetune, shallow.
   """
   runs = {"mrpc_sparsebert_90": ("mrpc", "mrpc_sparsebert.flags", ["--target_sparsity=0.9"])}
@@ -72,9 +72,9 @@ def _runs():
   for s in (0.9, 0.95):  # the same in 5 epochs instead of 10
     runs[f"mrpc_sparsebert_aug5_{round(s * 100)}"] = ("mrpc", "mrpc_sparsebert_aug5.flags",
                                                       [f"--target_sparsity={s}"])
-  # Three variants of that 5-epoch recipe at 90%: the ramp ending at 70% of training instead of
-  # 87%, and half and twice the student's learning rate.
-  for variant in ("ramp70", "lr5e5", "lr2e4"):
+  # Four variants of that 5-epoch recipe at 90%: the ramp ending at 70% of training instead of
+  # 87%, and half, twice and three times the student's learning rate.
+  for variant in ("ramp70", "lr5e5", "lr2e4", "lr3e4"):
     runs[f"mrpc_sparsebert_aug5_{variant}_90"] = ("mrpc", f"mrpc_sparsebert_aug5_{variant}.flags",
                                                  ["--target_sparsity=0.9"])
   # The 10-epoch recipe at lr 2e-4, at 95% (about 90 min alone, as mrpc_sparsebert_aug_95).
