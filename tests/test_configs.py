@@ -44,10 +44,10 @@ def test_every_committed_claims_result_is_what_its_flagfile_trains_today():
     assert tsb_config.recipe_differences(result["config"], resolved) == [], result["name"]
 
 
-def test_main_flagfile_is_the_5_epoch_augmented_recipe_with_its_teacher_at_batch_32():
+def test_main_flagfile_is_the_5_epoch_augmented_recipe_at_lr_2e4_with_its_teacher_at_batch_32():
   main = _resolved("--flagfile=configs/mrpc.flags")
   with open(os.path.join(REPO, "benchmarks", "results", "claims",
-                         "mrpc_sparsebert_aug5_90.json")) as f:
+                         "mrpc_sparsebert_aug5_lr2e4_90.json")) as f:
     aug5 = json.load(f)["config"]
   # The student's batches are the aug5 run's; the teacher trains at batch 32, as the teacher that
   # run was distilled from (fine-tuned by configs/claims/mrpc_finetune_then_prune.flags).
