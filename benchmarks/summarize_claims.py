@@ -59,12 +59,7 @@ MARKERS = {"sparsebert": "o", "sparsebert_long": "D", "sparsebert_long_b16": "P"
            "sparsebert_aug5": "p", "sparsebert_aug5_ramp70": "H", "sparsebert_aug5_lr5e5": "d",
            "sparsebert_aug5_lr2e4": "8", "sparsebert_aug5_lr3e4": "+", "sparsebert_aug_lr2e4": "x",
            "finetune_then_prune": "s", "prune_then_finetune": "^", "shallow": "*"}  # plot order
-SPARSEBERT = ("sparsebert", "sparsebert_long", "sparsebert_long_b16",
-              "sparsebert_long_b8", "sparsebert_qk", "sparsebert_long_b8_qk",
-              "sparsebert_aug", "sparsebert_aug_pred", "sparsebert_aug5",
-              "sparsebert_aug5_ramp70", "sparsebert_aug5_lr5e5",
-              "sparsebert_aug5_lr2e4", "sparsebert_aug5_lr3e4",
-              "sparsebert_aug_lr2e4")  # the distilling series
+SPARSEBERT = tuple(s for s in MARKERS if s.startswith("sparsebert"))  # the distilling series
 # One colour per recipe; C7 is the teacher line's grey.
 COLOURS = [f"C{i}" for i in range(10) if i != 7] + ["navy", "darkgoldenrod", "teal", "maroon",
                                                     "olive", "indigo", "crimson",
@@ -92,10 +87,10 @@ def load():
     with open(path) as f:
       r = json.load(f)
     c = r["config"]
-    recipe = json.dumps(tsb_config.recipe(c), sort_keys=True)
-    if (r["series"], recipe, _teacher(r)) in seen:
+    key = (r["series"], json.dumps(tsb_config.recipe(c), sort_keys=True), _teacher(r))
+    if key in seen:
       continue
-    seen.add((r["series"], recipe, _teacher(r)))
+    seen.add(key)
     r["seed"] = c["data"]["seed"]
     r["target"] = c["pruning"]["target_sparsity"]
     rows.append(r)

@@ -48,12 +48,12 @@ def test_main_flagfile_is_the_5_epoch_augmented_recipe_at_lr_2e4_with_its_teache
   main = _resolved("--flagfile=configs/mrpc.flags")
   with open(os.path.join(REPO, "benchmarks", "results", "claims",
                          "mrpc_sparsebert_aug5_lr2e4_90.json")) as f:
-    aug5 = json.load(f)["config"]
-  # The student's batches are the aug5 run's; the teacher trains at batch 32, as the teacher that
+    run = json.load(f)["config"]
+  # The student's batches are the lr 2e-4 run's; the teacher trains at batch 32, as the teacher that
   # run was distilled from (fine-tuned by configs/claims/mrpc_finetune_then_prune.flags).
-  assert tsb_config.recipe_differences(aug5, main) == ["data.batch_size", "data.student_batch_size"]
+  assert tsb_config.recipe_differences(run, main) == ["data.batch_size", "data.student_batch_size"]
   assert (main["data"]["batch_size"], main["data"]["student_batch_size"]) == (32, 8)
-  assert aug5["data"]["batch_size"] == 8
+  assert run["data"]["batch_size"] == 8
   teacher = _resolved("--flagfile=configs/claims/mrpc_finetune_then_prune.flags")
   for key in ("teacher_optimizer", "pooling", "init_checkpoint"):
     assert main[key] == teacher[key], key
