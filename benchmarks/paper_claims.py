@@ -77,6 +77,10 @@ def _runs():
   for variant in ("ramp70", "lr5e5", "lr2e4", "lr3e4"):
     runs[f"mrpc_sparsebert_aug5_{variant}_90"] = ("mrpc", f"mrpc_sparsebert_aug5_{variant}.flags",
                                                  ["--target_sparsity=0.9"])
+  # The lr 2e-4 variant with the query/key split (as mrpc_sparsebert_long_b8_qk), at 90%.
+  runs["mrpc_sparsebert_aug5_lr2e4_qk_90"] = ("mrpc", "mrpc_sparsebert_aug5_lr2e4_qk.flags",
+                                              ["--target_sparsity=0.9",
+                                               "--kernel_sparsity=query=0.8,key=0.8"])
   # The 10-epoch recipe at lr 2e-4, at 95% (about 90 min alone, as mrpc_sparsebert_aug_95).
   runs["mrpc_sparsebert_aug_lr2e4_95"] = ("mrpc", "mrpc_sparsebert_aug_lr2e4.flags",
                                           ["--target_sparsity=0.95"])
@@ -93,9 +97,9 @@ def _runs():
       runs[f"mrpc_sparsebert_{round(s * 100)}_seed{seed}"] = (
           "mrpc", "mrpc_sparsebert.flags", [f"--target_sparsity={s}", f"--seed={seed}"])
   # Seeds of the 5-epoch augmented recipe at 90% (its seed-42 run is mrpc_sparsebert_aug5_90), and
-  # of its variant at lr 2e-4 (seed 42: mrpc_sparsebert_aug5_lr2e4_90).
+  # of its variants at lr 2e-4 and 3e-4 (seed 42: mrpc_sparsebert_aug5_lr2e4_90, ..._lr3e4_90).
   for seed in SEEDS[1:]:
-    for variant in ("", "_lr2e4"):
+    for variant in ("", "_lr2e4", "_lr3e4"):
       runs[f"mrpc_sparsebert_aug5{variant}_90_seed{seed}"] = (
           "mrpc", f"mrpc_sparsebert_aug5{variant}.flags",
           ["--target_sparsity=0.9", f"--seed={seed}"])
