@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from tf_sparsebert import flags as tsb_flags  # noqa: E402
-from tf_sparsebert import train  # noqa: E402
+from tf_sparsebert import resume, train  # noqa: E402
 from tf_sparsebert.distill.distiller import Distiller  # noqa: E402
 from tf_sparsebert.models import bert, checkpoints  # noqa: E402
 from tf_sparsebert.optimization import create_optimizer  # noqa: E402
@@ -46,9 +46,9 @@ def time_finetune(config, p):
   model = _classifier(config, p.task.num_classes)
   model.compile(optimizer=create_optimizer(config.teacher_optimizer, p.steps * 2),
                 loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-  timer = train.EpochTimer()
-  model.fit(p.train_ds, epochs=2, verbose=0, callbacks=[timer])
-  return timer.seconds[1]
+  log = resume.EpochLog()
+  model.fit(p.train_ds, epochs=2, verbose=0, callbacks=[log])
+  return log.history()["seconds"][1]
 
 
 def time_distill_prune(config, p):
@@ -57,10 +57,10 @@ def time_distill_prune(config, p):
                                       schedule=p.schedule)
   distiller = Distiller(student=student, teacher=teacher, **dataclasses.asdict(config.distill))
   distiller.compile(optimizer=create_optimizer(config.student_optimizer, p.steps * 2))
-  timer = train.EpochTimer()
-  distiller.fit(p.train_ds, epochs=2, verbose=0, callbacks=[timer,
+  log = resume.EpochLog()
+  distiller.fit(p.train_ds, epochs=2, verbose=0, callbacks=[log,
                                                               tfmot.sparsity.keras.UpdatePruningStep()])
-  return timer.seconds[1]
+  return log.history()["seconds"][1]
 
 
 def main(argv):

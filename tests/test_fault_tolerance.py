@@ -64,6 +64,9 @@ def test_killed_in_every_stage_resumes_and_matches_an_uninterrupted_run(
   assert os.path.isfile(os.path.join(out, "teacher", "model.keras"))
   assert not os.path.exists(os.path.join(out, "student"))
   teacher_files = _mtimes(os.path.join(out, "teacher"))
+  # The student's first epoch finished before the kill: its logs are kept with the backup.
+  before_kill = _json(os.path.join(out, "backup", "student", "history.json"))
+  assert [e["epoch"] for e in before_kill] == [1]
 
   # 3. Resumes the student at step 9; killed from outside during the export.
   proc = _run(ckpt, out, "--export_tflite", wait=False)
@@ -95,7 +98,15 @@ def test_killed_in_every_stage_resumes_and_matches_an_uninterrupted_run(
   metrics, reference = _json(os.path.join(out, "metrics.json")), _json(
       os.path.join(baseline, "metrics.json"))
   assert metrics["resumed_at_step"] == {"teacher": "finished", "student": 9}
-  assert len(metrics["history"]["student"]["loss"]) == 1  # only epoch 2 was left to run
+  # Only epoch 2 was left to run, yet the history holds both epochs: epoch 1 from the killed
+  # run's log, and the teacher's epoch from the run that finished it.
+  student = metrics["history"]["student"]
+  assert student["epoch"] == [1, 2] and len(student["loss"]) == 2
+  assert student["loss"][0] == before_kill[0]["loss"]
+  assert student["dev_accuracy"][0] == before_kill[0]["dev_accuracy"]
+  assert metrics["history"]["teacher"]["epoch"] == [1]
+  assert len(metrics["timing"]["student_epoch_seconds"]) == 2
+  assert reference["history"]["student"]["epoch"] == [1, 2]
   for row in _json(os.path.join(out, "sparsity.json"))["kernels"]:
     assert abs(row["sparsity"] - 0.9) <= 0.005, row
   # Dropout draws are not part of the backup, so "within noise", not bit-identical.

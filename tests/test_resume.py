@@ -1,5 +1,6 @@
 """Fault-tolerance building blocks: data position, backup arithmetic, atomic writes, run dirs."""
 
+import contextlib
 import json
 import os
 
@@ -87,6 +88,56 @@ def test_backup_restores_weights_and_optimizer_step(tmp_path):
             callbacks=[resume.backup_callback(directory, 5)])
   assert int(model.optimizer.iterations.numpy()) == 10
   np.testing.assert_array_equal(model.get_weights()[0], trained.get_weights()[0])
+
+
+class _KillAt(keras.callbacks.Callback):
+  """Stands for a SIGKILL: stops fit with an exception after global step `step`."""
+
+  def __init__(self, step):
+    super().__init__()
+    self.step = step
+
+  def on_train_batch_end(self, batch, logs=None):
+    if int(self.model.optimizer.iterations.numpy()) == self.step:
+      raise KeyboardInterrupt
+
+
+def test_epoch_log_keeps_the_epochs_finished_before_a_kill(tmp_path):
+  directory, steps, epochs = str(tmp_path / "backup"), 5, 3
+  x = np.arange(steps * 4, dtype=np.float32).reshape(-1, 2)
+  ds = tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(2)
+
+  def fit(callbacks):
+    start = resume.resume_step(directory, steps)
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer="sgd", loss="mse")
+    log = resume.EpochLog(directory, start // steps)
+    with contextlib.suppress(KeyboardInterrupt):
+      model.fit(resume.resumable_dataset(ds, epochs, start), epochs=epochs,
+                steps_per_epoch=steps, verbose=0,
+                callbacks=[resume.backup_callback(directory, 3), *callbacks, log])
+    return start, log
+
+  # Killed after step 11 (epoch 3): epochs 1 and 2 were logged, the last backup is at step 9.
+  start, log = fit([_KillAt(11)])
+  with open(os.path.join(directory, resume.HISTORY_FILE)) as f:
+    written = json.load(f)
+  assert start == 0 and [e["epoch"] for e in written] == [1, 2] == log.history()["epoch"]
+  # Resumed at step 9, inside epoch 2: epoch 1's logs are kept, epoch 2 is logged again.
+  start, log = fit([])
+  history = log.history()
+  assert start == 9 and history["epoch"] == [1, 2, 3]
+  assert history["loss"][0] == written[0]["loss"] and len(history["loss"]) == 3
+  assert all(s > 0 for s in history["seconds"])
+  # A finished stage reads all of them; one that resumes at step 0 starts afresh.
+  assert resume.EpochLog(directory, epochs).history() == history
+  assert resume.EpochLog(directory, 0).history() == {}
+  assert resume.EpochLog(None, epochs).history() == {}
+  # Only written by a log that may write (the chief's).
+  reader = resume.EpochLog(str(tmp_path / "worker"), 0, write=False)
+  reader.on_epoch_begin(0)
+  reader.on_epoch_end(0, {"loss": 1.0})
+  assert reader.history()["loss"] == [1.0] and not os.path.exists(tmp_path / "worker")
 
 
 def test_unreadable_backup_names_the_directory(tmp_path):

@@ -12,11 +12,13 @@ import fcntl
 import json
 import os
 import shutil
+import time
 
 import tensorflow as tf
 
 keras = tf.keras
 BACKUP_DIR = "backup"
+HISTORY_FILE = "history.json"
 
 
 def backup_callback(directory, save_freq):
@@ -55,6 +57,45 @@ def resume_step(directory, steps_per_epoch):
     return 0
   return (epoch + 1) * steps_per_epoch if batch == steps_per_epoch - 1 else (
       epoch * steps_per_epoch + batch + 1)
+
+
+class EpochLog(keras.callbacks.Callback):
+  """Every finished epoch's logs and wall time, also written to `directory/history.json`.
+
+  Put it last among the callbacks, so the logs include what earlier callbacks add (dev metrics).
+  A stage resumed from a backup in `directory` starts from the logs of the `completed_epochs`
+  that finished before its resume step, so its history covers the whole stage, not only what
+  the last process ran. The epoch the backup was taken in is logged by the resumed process: its
+  training metrics and wall time cover only the batches after the resume. An epoch backed up at
+  its last batch but killed before its logs were written has no entry: `epoch` (1-based) in
+  `history()` says which epochs the lists hold. With no `directory` nothing is read or written;
+  with `write=False` (the other workers of a multi-worker run) it is only read.
+  """
+
+  def __init__(self, directory=None, completed_epochs=0, write=True):
+    super().__init__()
+    self._path = directory and os.path.join(directory, HISTORY_FILE)
+    self._write = write
+    self.epochs = []
+    if self._path and completed_epochs and os.path.isfile(self._path):
+      with open(self._path, encoding="utf-8") as f:
+        self.epochs = [e for e in json.load(f) if e["epoch"] <= completed_epochs]
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    entry = {"epoch": epoch + 1, "seconds": time.perf_counter() - self._start}
+    entry.update({k: float(v) for k, v in (logs or {}).items()})
+    self.epochs.append(entry)
+    if self._path and self._write:
+      os.makedirs(os.path.dirname(self._path), exist_ok=True)
+      write_json(self._path, self.epochs)
+
+  def history(self):
+    """{name: [value per logged epoch]}: the logs' metrics, `epoch` and `seconds`."""
+    names = dict.fromkeys(name for e in self.epochs for name in e)
+    return {name: [e.get(name) for e in self.epochs] for name in names}
 
 
 def resumable_dataset(dataset, epochs, start_step):

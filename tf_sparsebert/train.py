@@ -12,7 +12,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
 from absl import app, flags, logging
 
@@ -56,20 +55,6 @@ class Prepared:
   lr_restart_step: int            # where --pruning_lr_rewind restarts the student's rate (0: none)
   recipe: object                  # the `StudentRecipe` of --strategy
   state: str                      # "new", "resume" (an unfinished run) or "worker" (not chief)
-
-
-class EpochTimer(keras.callbacks.Callback):
-  """Records the wall time of every epoch."""
-
-  def __init__(self):
-    super().__init__()
-    self.seconds = []
-
-  def on_epoch_begin(self, epoch, logs=None):
-    self._start = time.perf_counter()
-
-  def on_epoch_end(self, epoch, logs=None):
-    self.seconds.append(time.perf_counter() - self._start)
 
 
 def is_finished(config):
@@ -220,21 +205,22 @@ def _fit(config, model, dataset, steps, epochs, backup_dir, callbacks, validatio
 
   After a kill, the same call restores the last backup and goes on from the batch after it,
   with the data in the order the uninterrupted run would have seen. Returns a dict with the
-  epoch times, the global step it resumed at and the per-epoch logs of the epochs it ran.
+  epoch times, the global step it resumed at and the per-epoch logs (`resume.EpochLog`: of the
+  whole stage, including the epochs that finished before a kill).
   """
   start = resume.resume_step(backup_dir, steps) if config.checkpoint_steps else 0
   if start:
     logging.info("Resuming from the backup in %s at step %d of %d", backup_dir, start,
                  steps * epochs)
-  timer = EpochTimer()
+  log = resume.EpochLog(backup_dir if config.checkpoint_steps else None, start // steps,
+                        write=distribute.is_chief(tf.distribute.get_strategy()))
   backup = ([resume.backup_callback(backup_dir, config.checkpoint_steps)]
             if config.checkpoint_steps else [])
-  history = model.fit(resume.resumable_dataset(dataset, epochs, start), epochs=epochs,
-                      steps_per_epoch=steps, validation_data=validation_data,
-                      verbose=2 if os.environ.get("CI") else 1,
-                      callbacks=backup + [keras.callbacks.TerminateOnNaN(), timer] + callbacks)
-  logs = {k: [float(v) for v in values] for k, values in history.history.items()}
-  return {"epoch_seconds": timer.seconds, "resumed_at_step": start, "history": logs}
+  model.fit(resume.resumable_dataset(dataset, epochs, start), epochs=epochs,
+            steps_per_epoch=steps, validation_data=validation_data,
+            verbose=2 if os.environ.get("CI") else 1,
+            callbacks=backup + [keras.callbacks.TerminateOnNaN()] + callbacks + [log])
+  return _stage_result(log, start)
 
 
 def fine_tune_teacher(config, p, log_dir, backup_dir, callbacks=()):
@@ -313,9 +299,16 @@ def _save(model, path, vocab, lowercase, chief):
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _field(fits, stage, key):
-  fit = fits.get(stage)
-  return fit[key] if isinstance(fit, dict) else []
+def _finished(backup_dir, epochs):
+  """What `_fit` returned, for a stage that an earlier, killed run finished: its logs are those
+  the run kept in `backup_dir` (none if it kept no backups)."""
+  return _stage_result(resume.EpochLog(backup_dir, epochs), "finished")
+
+
+def _stage_result(log, resumed_at_step):
+  logs = log.history()
+  return {"epoch_seconds": logs.pop("seconds", []), "resumed_at_step": resumed_at_step,
+          "history": logs}
 
 
 def _export(config, out):
@@ -377,7 +370,7 @@ def _run(config, strategy, chief, on_start, callbacks):
         "num_replicas": strategy.num_replicas_in_sync})
   log_dir = os.path.join(own, "logs")
   backups = os.path.join(out, resume.BACKUP_DIR)
-  fits = {}  # stage -> what `_fit` returned, or "finished" (done by an earlier, killed run)
+  fits = {}  # stage -> what `_fit` returned (`_finished` for a stage an earlier run finished)
 
   logging.info("Stage 1/3: teacher")
   teacher_dir = os.path.join(out, "teacher")
@@ -386,7 +379,7 @@ def _run(config, strategy, chief, on_start, callbacks):
   elif os.path.isdir(teacher_dir):
     logging.info("Resuming: the teacher in %s is finished", teacher_dir)
     teacher = saving.load_classifier(teacher_dir, "--output_dir")
-    fits["teacher"] = "finished"
+    fits["teacher"] = _finished(os.path.join(backups, "teacher"), config.teacher_optimizer.epochs)
   else:
     teacher, fits["teacher"] = fine_tune_teacher(
         config, p, log_dir, os.path.join(backups, "teacher"), callbacks)
@@ -400,7 +393,7 @@ def _run(config, strategy, chief, on_start, callbacks):
     logging.info("Resuming: the student in %s is finished", student_dir)
     stripped = saving.load_classifier(student_dir, "--output_dir")
     sparsity_path = os.path.join(out, "sparsity.json")
-    fits["student"] = "finished"
+    fits["student"] = _finished(os.path.join(backups, "student"), config.student_optimizer.epochs)
   else:
     student, fits["student"] = distill_student(
         config, p, teacher, log_dir, os.path.join(backups, "student"), callbacks)
@@ -428,11 +421,10 @@ def _run(config, strategy, chief, on_start, callbacks):
         "student_sparsity": overall,
         "distribution": {"strategy": config.distribute.strategy,
                          "num_replicas": strategy.num_replicas_in_sync},
-        "resumed_at_step": {k: v if v == "finished" else v["resumed_at_step"]
-                            for k, v in fits.items()},
-        "history": {k: v["history"] for k, v in fits.items() if v != "finished"},
-        "timing": {"teacher_epoch_seconds": _field(fits, "teacher", "epoch_seconds"),
-                   "student_epoch_seconds": _field(fits, "student", "epoch_seconds"),
+        "resumed_at_step": {k: v["resumed_at_step"] for k, v in fits.items()},
+        "history": {k: v["history"] for k, v in fits.items()},
+        "timing": {"teacher_epoch_seconds": fits.get("teacher", {}).get("epoch_seconds", []),
+                   "student_epoch_seconds": fits["student"]["epoch_seconds"],
                    "num_train_examples": len(p.train), "steps_per_epoch": p.steps,
                    "num_student_train_examples": p.num_student_examples,
                    "student_steps_per_epoch": p.student_steps},
