@@ -74,6 +74,9 @@ def test_series_is_the_flagfile_recipe():
   assert m.series("mrpc_sparsebert_aug_95") == "sparsebert_aug"
   assert m.RUNS["mrpc_sparsebert_long_b8_qk_90"][2] == ["--target_sparsity=0.9",
                                                         "--kernel_sparsity=query=0.8,key=0.8"]
+  assert m.RUNS["mrpc_sparsebert_aug5_lr2e4_qk_90_seed2"] == (  # a seed keeps its recipe's split
+      "mrpc", "mrpc_sparsebert_aug5_lr2e4_qk.flags",
+      ["--target_sparsity=0.9", "--kernel_sparsity=query=0.8,key=0.8", "--seed=2"])
   assert m.series("mrpc_finetune_then_prune_80") == "finetune_then_prune"
   assert m.series("mrpc_prune_then_finetune_95_seed42") == "prune_then_finetune"
   assert m.RUNS["mrpc_finetune_then_prune_90_seed42"] == (
