@@ -96,25 +96,25 @@ def _runs():
   # mrpc_sparsebert_90/95: the committed ones were distilled from an earlier teacher (79.41) that
   # the current code no longer reproduces; summarize_claims.py counts a run repeated with the same
   # recipe, seed and teacher once.
+  def seeded(name, seed):  # `name`'s recipe, flags and all, with another seed
+    task, flagfile, extra = runs[name]
+    runs[f"{name}_seed{seed}"] = (task, flagfile, [*extra, f"--seed={seed}"])
+
   for s in (0.9, 0.95):
     for seed in SEEDS:
-      runs[f"mrpc_sparsebert_{round(s * 100)}_seed{seed}"] = (
-          "mrpc", "mrpc_sparsebert.flags", [f"--target_sparsity={s}", f"--seed={seed}"])
+      seeded(f"mrpc_sparsebert_{round(s * 100)}", seed)
   # Seeds of the 5-epoch augmented recipe at 90% (its seed-42 run is mrpc_sparsebert_aug5_90), and
   # of its variants at lr 2e-4 and 3e-4 and lr 2e-4 with the query/key split (seed 42:
   # mrpc_sparsebert_aug5_lr2e4_90, ..._lr3e4_90, ..._lr2e4_qk_90).
   for seed in SEEDS[1:]:
     for variant in ("", "_lr2e4", "_lr3e4", "_lr2e4_qk"):
-      name = f"mrpc_sparsebert_aug5{variant}_90"
-      runs[f"{name}_seed{seed}"] = (runs[name][0], runs[name][1],
-                                    [*runs[name][2], f"--seed={seed}"])
+      seeded(f"mrpc_sparsebert_aug5{variant}_90", seed)
   # The two baselines at 90% and 95% again, from that same teacher, so that the SparseBERT runs
   # distilled from it are compared with baselines of its own (the committed baselines start from
   # the 79.41 teacher). `_seed42`, as above: the same recipe and seed from another teacher.
   for strategy in BASELINES:
     for s in (0.9, 0.95):
-      runs[f"mrpc_{strategy}_{round(s * 100)}_seed42"] = (
-          "mrpc", f"mrpc_{strategy}.flags", [f"--target_sparsity={s}", "--seed=42"])
+      seeded(f"mrpc_{strategy}_{round(s * 100)}", 42)
   runs["sst2_sparsebert_90"] = ("sst2", "sst2_sparsebert.flags", [])
   runs["rte_sparsebert_90"] = ("rte", "rte_sparsebert.flags", [])
   return runs
