@@ -1,11 +1,15 @@
-"""The learning-rate schedule: BERT's warm-up + linear decay, and its rewound form."""
+"""The learning-rate schedule (BERT's warm-up + linear decay, and its rewound form) and the
+optimizer's moving average of the weights."""
 
 import numpy as np
 import pytest
 
 import tf_sparsebert  # noqa: F401  (tf_keras before tensorflow)
+import tensorflow as tf
 from tf_sparsebert.optimization import WarmupLinearDecay, create_optimizer
 from tf_sparsebert.config import OptimizerConfig
+
+keras = tf.keras
 
 
 def _values(schedule, steps):
@@ -43,3 +47,43 @@ def test_create_optimizer_uses_the_config_and_restart():
 def test_restart_outside_training_is_rejected(restart):
   with pytest.raises(ValueError, match="restart_step must be in"):
     WarmupLinearDecay(peak=1.0, total_steps=100, warmup_steps=10, restart_step=restart)
+
+
+class _Record(keras.callbacks.Callback):
+  """The kernel of `model`'s first layer before training and after every step."""
+
+  def on_train_begin(self, logs=None):
+    self.values = [self.model.layers[0].kernel.numpy()]
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.values.append(self.model.layers[0].kernel.numpy())
+
+
+def _dense_fit(ema_momentum, callbacks=()):
+  tf.keras.utils.set_random_seed(0)
+  model = keras.Sequential([keras.layers.Dense(3, input_shape=(4,))])
+  model.compile(optimizer=create_optimizer(
+      OptimizerConfig(learning_rate=0.1, warmup_fraction=0.0, ema_momentum=ema_momentum), 6),
+      loss="mse")
+  x = np.random.default_rng(1).normal(size=(12, 4)).astype(np.float32)
+  model.fit(x, x[:, :3] * 2.0, batch_size=2, epochs=1, shuffle=False, verbose=0,
+            callbacks=list(callbacks))
+  return model
+
+
+def test_ema_momentum_ends_with_the_moving_average_of_the_weights_by_hand():
+  record = _Record()
+  model = _dense_fit(0.8, [record])
+  assert model.optimizer.use_ema and model.optimizer.ema_momentum == pytest.approx(0.8)
+  average = record.values[0]  # the average starts at the weights the optimizer is built on
+  for value in record.values[1:]:
+    average = 0.8 * average + 0.2 * value
+  assert len(record.values) == 7
+  np.testing.assert_allclose(model.layers[0].kernel.numpy(), average, rtol=1e-5, atol=1e-6)
+  assert np.abs(average - record.values[-1]).max() > 1e-3  # not the last weights
+  # Off (the default): the last weights, and the same training path.
+  plain = _Record()
+  last = _dense_fit(0.0, [plain])
+  assert not last.optimizer.use_ema
+  np.testing.assert_allclose(last.layers[0].kernel.numpy(), plain.values[-1])
+  np.testing.assert_allclose(plain.values, record.values, rtol=1e-6)

@@ -140,6 +140,34 @@ def test_epoch_log_keeps_the_epochs_finished_before_a_kill(tmp_path):
   assert reader.history()["loss"] == [1.0] and not os.path.exists(tmp_path / "worker")
 
 
+def test_a_killed_fit_resumes_the_optimizer_moving_average(tmp_path):
+  """With --*_ema_momentum the backup holds the weights' moving average too: killed and resumed,
+  the stage ends with the uninterrupted run's averaged weights."""
+  from tf_sparsebert.config import OptimizerConfig
+  from tf_sparsebert.optimization import create_optimizer
+  steps, epochs = 5, 2
+  x = np.random.default_rng(0).normal(size=(steps * 2, 2)).astype(np.float32)
+  ds = tf.data.Dataset.from_tensor_slices((x, x[:, :1] * 3.0)).batch(2)
+
+  def fit(directory, callbacks):
+    tf.keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer=create_optimizer(
+        OptimizerConfig(learning_rate=0.1, ema_momentum=0.5), steps * epochs), loss="mse")
+    start = resume.resume_step(directory, steps)
+    with contextlib.suppress(KeyboardInterrupt):
+      model.fit(resume.resumable_dataset(ds, epochs, start), epochs=epochs,
+                steps_per_epoch=steps, verbose=0,
+                callbacks=[resume.backup_callback(directory, 3), *callbacks])
+    return model, start
+
+  uninterrupted, _ = fit(str(tmp_path / "once"), [])
+  fit(str(tmp_path / "killed"), [_KillAt(7)])  # last backup after step 6
+  resumed, start = fit(str(tmp_path / "killed"), [])
+  assert start == 6 and int(resumed.optimizer.iterations.numpy()) == steps * epochs
+  np.testing.assert_allclose(resumed.get_weights()[0], uninterrupted.get_weights()[0], rtol=1e-6)
+
+
 def test_unreadable_backup_names_the_directory(tmp_path):
   chief = tmp_path / "backup" / "chief"
   chief.mkdir(parents=True)

@@ -10,6 +10,7 @@ import pytest
 from absl import flags
 
 import tf_sparsebert
+import tensorflow as tf  # after tf_sparsebert: Keras 2
 from tf_sparsebert import flags as tsb_flags
 from tf_sparsebert import train
 from tf_sparsebert.models import saving
@@ -165,6 +166,7 @@ def test_fresh_neighbour_copies_every_epoch(tiny_run, tmp_path, tiny_checkpoint_
     (["--pruning_block_size=a,b"], r"--pruning_block_size"),
     (["--batch_size=0"], r"--batch_size"),
     (["--student_batch_size=-1"], r"--student_batch_size: must be >= 0"),
+    (["--student_ema_momentum=1.0"], r"--student_ema_momentum: must be in \[0, 1\)"),
 ])
 def test_bad_input_fails_before_anything_is_written(argv, match, tmp_path,
                                                     tiny_checkpoint_bert_vocab):
@@ -353,3 +355,40 @@ def test_student_layers_above_the_checkpoint_depth(tmp_path, tiny_checkpoint_ber
     train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
                        f"--output_dir={tmp_path / 'out'}", "--student_layers=3"]))
   assert not os.path.exists(tmp_path / "out")
+
+
+class _RecordStudent(tf.keras.callbacks.Callback):
+  """The student's classifier kernel (dense) before distillation and after every step."""
+
+  def _kernel(self):
+    return self.model.student.get_layer("logits").kernel.numpy()
+
+  def on_train_begin(self, logs=None):
+    self.values = [self._kernel()]
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.values.append(self._kernel())
+
+
+def test_student_ema_momentum_saves_the_moving_average_with_exact_masks(
+    tiny_run, tmp_path, tiny_checkpoint_bert_vocab):
+  out, record = str(tmp_path / "ema"), _RecordStudent()
+  result = train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
+                              f"--output_dir={out}", f"--teacher_model={tiny_run}/teacher",
+                              "--student_ema_momentum=0.75"]), callbacks=[record])
+  average = record.values[0]
+  for value in record.values[1:]:
+    average = 0.75 * average + 0.25 * value
+  assert len(record.values) == 1 + 2 * 8  # 2 epochs of 8 steps
+  student = saving.load_classifier(os.path.join(out, "student"))
+  saved = student.get_layer("logits").kernel.numpy()
+  np.testing.assert_allclose(saved, average, rtol=1e-5, atol=1e-6)
+  assert np.abs(saved - record.values[-1]).max() > 1e-4  # the average, not the last weights
+  # The average of kernels pruned along the ramp has its masks applied again: exactly 90%.
+  with open(os.path.join(out, "sparsity.json")) as f:
+    report = json.load(f)
+  assert all(abs(r["sparsity"] - 0.9) <= 1 / 1024 for r in report["kernels"])
+  assert tf_sparsebert.sparsity_report(student)["zeros_sha256"] == report["zeros_sha256"]
+  with open(os.path.join(out, "config.json")) as f:
+    assert json.load(f)["train"]["student_optimizer"]["ema_momentum"] == 0.75
+  assert set(result["student"]) >= {"accuracy", "f1"}

@@ -236,12 +236,16 @@ class OptimizerConfig:
   epochs: int = 3
   warmup_fraction: float = 0.1
   weight_decay: float = 0.01
+  # Keras' `use_ema`: the weights a stage ends with are the exponential moving average of its
+  # weights over the optimizer steps, with this momentum per step (0: off, the last weights).
+  ema_momentum: float = 0.0
 
   def validate(self, prefix):
     _check(self.learning_rate > 0, f"{prefix}_learning_rate", "must be positive")
     _check(self.epochs > 0, f"{prefix}_epochs", "must be positive")
     _check(0.0 <= self.warmup_fraction < 1.0, f"{prefix}_warmup_fraction", "must be in [0, 1)")
     _check(self.weight_decay >= 0, f"{prefix}_weight_decay", "must be >= 0")
+    _check(0.0 <= self.ema_momentum < 1.0, f"{prefix}_ema_momentum", "must be in [0, 1)")
     return self
 
 

@@ -99,6 +99,9 @@ def define_train_flags(flag_values=flags.FLAGS):
     _define(fv, "float", f"{prefix}_warmup_fraction", o.warmup_fraction,
             f"Fraction of {prefix} steps with linear warm-up.")
     _define(fv, "float", f"{prefix}_weight_decay", o.weight_decay, f"AdamW weight decay ({prefix}).")
+    _define(fv, "float", f"{prefix}_ema_momentum", o.ema_momentum,
+            f"If > 0, the {prefix} ends with the exponential moving average of its weights over "
+            "the steps, with this momentum per step (Keras' use_ema); 0: its last weights.")
   _define(fv, "float", "target_sparsity", p.target_sparsity,
           "Final fraction of zeros in each pruned kernel, in [0, 1).")
   _define(fv, "integer", "pruning_begin_step", p.begin_step, "Student step where pruning starts.")
@@ -177,7 +180,8 @@ def train_config_from_flags(f):
           learning_rate=getattr(f, f"{prefix}_learning_rate"),
           epochs=getattr(f, f"{prefix}_epochs"),
           warmup_fraction=getattr(f, f"{prefix}_warmup_fraction"),
-          weight_decay=getattr(f, f"{prefix}_weight_decay"))
+          weight_decay=getattr(f, f"{prefix}_weight_decay"),
+          ema_momentum=getattr(f, f"{prefix}_ema_momentum"))
       for prefix in ("teacher", "student")}
   config = cfg.TrainConfig(
       output_dir=f.output_dir or "", init_checkpoint=f.init_checkpoint or "",

@@ -46,10 +46,16 @@ def create_optimizer(optimizer_config, total_steps, restart_step=0):
   """AdamW (no decay on biases and LayerNorm) with `WarmupLinearDecay`, from an `OptimizerConfig`.
 
   `restart_step`: rewind the learning rate there (0: one warm-up and decay over all steps).
+  With `optimizer_config.ema_momentum`, the optimizer keeps the weights' moving average and
+  `fit` ends by writing it into the weights (pruned kernels need their masks applied again:
+  `prune.strip` does).
   """
   schedule = WarmupLinearDecay(optimizer_config.learning_rate, total_steps,
                                int(optimizer_config.warmup_fraction * total_steps), restart_step)
+  ema = ({"use_ema": True, "ema_momentum": optimizer_config.ema_momentum}
+         if optimizer_config.ema_momentum else {})
   optimizer = keras.optimizers.AdamW(learning_rate=schedule,
-                                     weight_decay=optimizer_config.weight_decay, epsilon=1e-6)
+                                     weight_decay=optimizer_config.weight_decay, epsilon=1e-6,
+                                     **ema)
   optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "layer_norm"])
   return optimizer
