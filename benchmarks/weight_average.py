@@ -15,7 +15,6 @@ into benchmarks/results/weight_average.json.
 """
 
 import argparse
-import dataclasses
 import glob
 import hashlib
 import json
@@ -28,9 +27,7 @@ import tensorflow as tf
 from tf_sparsebert import evaluate as evaluation
 from tf_sparsebert import resume, train
 from tf_sparsebert.config import TrainConfig
-from tf_sparsebert.distill.distiller import Distiller
 from tf_sparsebert.models import saving
-from tf_sparsebert.optimization import create_optimizer
 from tf_sparsebert.pruning import prune
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,12 +54,8 @@ def average_run(run, snapshots):
   config = _config(run)
   p = train.prepare(config, check_dir=False)
   teacher = saving.load_classifier(config.teacher_model or os.path.join(run, "teacher"))
-  student = train.make_student(config, p, teacher)
-  distiller = Distiller(student=student, teacher=teacher, regression=p.task.is_regression,
-                        **dataclasses.asdict(p.recipe.distill))
+  student, distiller = train.make_distiller(config, p, teacher)  # as training built it
   total = p.student_steps * config.student_optimizer.epochs
-  distiller.compile(optimizer=create_optimizer(config.student_optimizer, total))
-  distiller(next(iter(p.dev_ds))[0])  # built, as in training, so the backups restore into it
   evaluate = lambda m: evaluation.evaluate(m, p.dev_features, p.dev.labels, p.task,  # noqa: E731
                                            config.data.eval_batch_size, config.data.bucket_width)
   ramp_end = p.schedule.get_config()["config"]["end_step"]

@@ -1,5 +1,6 @@
 """Shared fixtures: tiny BERT checkpoints written by the tests, paths to ../shared data."""
 
+import importlib.util
 import json
 import os
 
@@ -17,6 +18,15 @@ from tf_sparsebert.pruning.prune import _unwrap  # noqa: E402
 distribute.split_cpu(2)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def benchmark_module(name):
+  """benchmarks/<name>.py, imported (the scripts are not a package)."""
+  spec = importlib.util.spec_from_file_location(
+      name, os.path.join(REPO, "benchmarks", name + ".py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
 GLUE_DIR = os.path.join(SHARED, "glue")
 BERT_VOCAB = os.path.join(SHARED, "bert", "uncased_vocab.txt")

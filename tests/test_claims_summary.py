@@ -1,18 +1,13 @@
 """benchmarks/summarize_claims.py: the table and the Figure-4 plot from result JSON files."""
 
-import importlib.util
 import json
 import os
 
-from conftest import REPO
+from conftest import REPO, benchmark_module
 
 
 def _module(name="summarize_claims"):
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(REPO, "benchmarks", name + ".py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return benchmark_module(name)
 
 
 def _result(directory, name, acc, sparsity, seed=42, series="sparsebert", layers=0, teacher=80.0,

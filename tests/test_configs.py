@@ -1,7 +1,6 @@
 """The flagfiles in configs/: each resolves to the configuration its committed results record."""
 
 import glob
-import importlib.util
 import json
 import os
 
@@ -10,7 +9,7 @@ from absl import flags
 
 from tf_sparsebert import config as tsb_config
 from tf_sparsebert import flags as tsb_flags
-from conftest import REPO
+from conftest import REPO, benchmark_module
 
 @pytest.fixture(autouse=True)
 def _in_repo(monkeypatch):
@@ -25,11 +24,7 @@ def _resolved(*argv):
 
 
 def _claims_runs():
-  spec = importlib.util.spec_from_file_location(
-      "paper_claims", os.path.join(REPO, "benchmarks", "paper_claims.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.RUNS
+  return benchmark_module("paper_claims").RUNS
 
 
 def test_every_committed_claims_result_is_what_its_flagfile_trains_today():

@@ -1,6 +1,5 @@
 """benchmarks/weight_average.py: a run's backed-up students at the final sparsity, averaged."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -8,16 +7,8 @@ import shutil
 import tensorflow as tf
 
 from tf_sparsebert import train
-from conftest import REPO
+from conftest import benchmark_module
 from test_train import _config
-
-
-def _module():
-  spec = importlib.util.spec_from_file_location(
-      "weight_average", os.path.join(REPO, "benchmarks", "weight_average.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 class _CopyBackups(tf.keras.callbacks.Callback):
@@ -42,7 +33,7 @@ def test_average_of_the_backups_after_the_ramp(tmp_path, tiny_checkpoint_bert_vo
                "--checkpoint_steps=2"]),
       callbacks=[_CopyBackups(os.path.join(out, "backup", "student", "chief"), snapshots)])
   assert not os.path.exists(os.path.join(out, "backup"))  # the run removed its own
-  record = _module().average_run(out, snapshots)
+  record = benchmark_module("weight_average").average_run(out, snapshots)
   # 2 epochs of 8 steps, backed up every 2; the ramp ends at step 8.
   steps = [r["step"] for r in record["snapshots"]]
   assert (record["ramp_end_step"], record["total_steps"], steps) == (8, 16, [10, 12, 14, 16])

@@ -260,7 +260,8 @@ def make_student(config, p, teacher):
                                    kernel_sparsity=config.pruning.kernel_sparsity)
 
 
-def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):
+def make_distiller(config, p, teacher):
+  """`(student, distiller)`, compiled and built, so a backup of stage 2 restores into it."""
   student = make_student(config, p, teacher)
   distiller = Distiller(student=student, teacher=teacher, regression=p.task.is_regression,
                         **dataclasses.asdict(p.recipe.distill))  # fields are Distiller's args
@@ -268,6 +269,11 @@ def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):
       config.student_optimizer, p.student_steps * config.student_optimizer.epochs,
       restart_step=p.lr_restart_step))
   distiller(next(iter(p.dev_ds))[0])  # built, so a backup restores into existing variables
+  return student, distiller
+
+
+def distill_student(config, p, teacher, log_dir, backup_dir, callbacks=()):
+  student, distiller = make_distiller(config, p, teacher)
   fitted = _fit(
       config, distiller, p.student_ds, p.student_steps, config.student_optimizer.epochs,
       backup_dir, [tfmot.sparsity.keras.UpdatePruningStep(),
