@@ -12,11 +12,19 @@ in its own process, because TensorFlow reads its thread and oneDNN settings when
   mixed_bfloat16     Keras' mixed_bfloat16 policy (the CPU's AVX-512 BF16, where it has it)
   interop_1          TF_NUM_INTEROP_THREADS=1
   onednn_off         TF_ENABLE_ONEDNN_OPTS=0
+  frozen_token_embedding_batch8
+                     batch 8 with --student_freeze_token_embedding (the student's 30522 x 384
+                     word embedding out of the optimizer)
   default_again      `default` once more, last: how much the machine drifted during the run
 
-The first 5 steps (tracing) are not timed. Run it on an otherwise idle machine. Writes
-benchmarks/results/step_time.json: ms per step, examples per second and that speed as a ratio to
-the mean of the two `default` measurements of the same run.
+`--settings` times some of them, in the given order; the first is the baseline. The first 5 steps
+(tracing) are not timed. Run it on an otherwise idle machine. Writes `--output`
+(benchmarks/results/step_time.json): ms per step, examples per second and that speed as a ratio
+to the mean of the baseline's measurements in the same run (it and `<baseline>_again`).
+
+  .venv/bin/python benchmarks/step_time.py --settings=default_batch8,\
+      frozen_token_embedding_batch8,default_batch8_again \
+      --output=benchmarks/results/step_time_token_embedding.json
 """
 
 import dataclasses
@@ -32,19 +40,35 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = os.path.join(REPO, "benchmarks", "results", "step_time.json")
 WARMUP = 5
 
-# name -> (batch size, extra environment, jit_compile, Keras dtype policy or None)
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+  batch_size: int = 16
+  env: dict = dataclasses.field(default_factory=dict)  # extra environment of the process
+  jit_compile: bool = False
+  policy: str = None                                    # Keras dtype policy
+  freeze_token_embedding: bool = False                  # the student's word embedding
+
+
 SETTINGS = {
-    "default": (16, {}, False, None),
-    "default_batch8": (8, {}, False, None),
-    "xla": (16, {}, True, None),
-    "mixed_bfloat16": (16, {}, False, "mixed_bfloat16"),
-    "interop_1": (16, {"TF_NUM_INTEROP_THREADS": "1"}, False, None),
-    "onednn_off": (16, {"TF_ENABLE_ONEDNN_OPTS": "0"}, False, None),
-    "default_again": (16, {}, False, None),  # the machine's drift over the run
+    "default": Setting(),
+    "default_batch8": Setting(batch_size=8),
+    "xla": Setting(jit_compile=True),
+    "mixed_bfloat16": Setting(policy="mixed_bfloat16"),
+    "interop_1": Setting(env={"TF_NUM_INTEROP_THREADS": "1"}),
+    "onednn_off": Setting(env={"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    "frozen_token_embedding_batch8": Setting(batch_size=8, freeze_token_embedding=True),
+    "default_again": Setting(),  # the machine's drift over the run
+    "default_batch8_again": Setting(batch_size=8),
 }
+DEFAULT_ORDER = ["default", "default_batch8", "xla", "mixed_bfloat16", "interop_1", "onednn_off",
+                 "default_again"]
 
 flags.DEFINE_integer("seq_len", 96, "Tokens per example (MRPC's pairs are bucketed to 32-128).")
 flags.DEFINE_integer("steps", 30, "Timed steps per setting, after the warm-up steps.")
+flags.DEFINE_list("settings", DEFAULT_ORDER, "Settings to time, in this order; the first is the "
+                  "baseline of the speed ratios.")
+flags.DEFINE_string("output", RESULT, "The JSON file to write.")
 flags.DEFINE_string("child", None, "Internal: run one setting and print its ms per step.")
 
 
@@ -62,9 +86,10 @@ def run_setting(name, seq_len, steps):
   tsb_flags.define_train_flags(recipe)
   recipe(["step_time", "--flagfile=configs/mrpc_core.flags"])
   config = tsb_flags.train_config_from_flags(recipe)
-  batch, _, jit, policy = SETTINGS[name]
-  if policy:
-    tf.keras.mixed_precision.set_global_policy(policy)
+  setting = SETTINGS[name]
+  batch = setting.batch_size
+  if setting.policy:
+    tf.keras.mixed_precision.set_global_policy(setting.policy)
 
   def classifier(name):
     backbone, _ = tf_sparsebert.load_bert(config.init_checkpoint, config.data.max_seq_length)
@@ -73,9 +98,10 @@ def run_setting(name, seq_len, steps):
   # The recipe's ramp (to --pruning_end_step), of which only the first steps are timed.
   ramp = schedules.cubic_schedule(config.pruning, total_steps=config.pruning.end_step)
   student = tf_sparsebert.make_sparse_student(classifier("student"), schedule=ramp)
+  student.get_layer("token_embedding").trainable = not setting.freeze_token_embedding
   distiller = tf_sparsebert.Distiller(student=student, teacher=classifier("teacher"),
                                       **dataclasses.asdict(config.distill))
-  distiller.compile(optimizer=tf.keras.optimizers.Adam(1e-4), jit_compile=jit)
+  distiller.compile(optimizer=tf.keras.optimizers.Adam(1e-4), jit_compile=setting.jit_compile)
   rng = tf.random.Generator.from_seed(0)
   n = batch * 8
   x = {"token_ids": rng.uniform([n, seq_len], 1000, 30000, tf.int32),
@@ -101,24 +127,29 @@ def main(argv):
   if f.child:
     print(json.dumps({"ms_per_step": run_setting(f.child, f.seq_len, f.steps)}), flush=True)
     return
-  results = {}
-  for name, (batch, env, jit, policy) in SETTINGS.items():
+  unknown = [n for n in f.settings if n not in SETTINGS]
+  if unknown:
+    raise app.UsageError(f"--settings: unknown {unknown}; known: {list(SETTINGS)}")
+  results, speeds = {}, {}
+  for name in f.settings:
+    setting = SETTINGS[name]
     out = subprocess.run([sys.executable, os.path.abspath(__file__), f"--child={name}",
                           f"--seq_len={f.seq_len}", f"--steps={f.steps}"],
-                         env=dict(os.environ, **env), check=True, capture_output=True, text=True)
+                         env=dict(os.environ, **setting.env), check=True, capture_output=True,
+                         text=True)
     ms = json.loads(out.stdout.strip().splitlines()[-1])["ms_per_step"]
-    results[name] = {"batch_size": batch, "env": env, "jit_compile": jit, "policy": policy,
-                     "ms_per_step": round(ms, 1),
-                     "examples_per_second": round(batch / ms * 1000, 2)}
+    speeds[name] = setting.batch_size / ms * 1000
+    results[name] = {**dataclasses.asdict(setting), "ms_per_step": round(ms, 1),
+                     "examples_per_second": round(speeds[name], 2)}
     print(name, results[name], flush=True)
-  default = results["default"]
-  default_ms = (default["ms_per_step"] + results["default_again"]["ms_per_step"]) / 2
-  default_speed = default["batch_size"] / default_ms * 1000
-  for r in results.values():  # > 1: more examples per second than `default`
-    r["speed_vs_default"] = round(r["examples_per_second"] / default_speed, 3)
-  with open(RESULT, "w") as fh:
+  baseline = f.settings[0]
+  runs = [speeds[n] for n in (baseline, baseline + "_again") if n in speeds]
+  for name, r in results.items():  # > 1: more examples per second than the baseline
+    r["speed_vs_baseline"] = round(speeds[name] * len(runs) / sum(runs), 3)
+  with open(f.output, "w") as fh:
     json.dump({"seq_len": f.seq_len, "timed_steps": f.steps, "warmup_steps": WARMUP,
-               "cpu_count": os.cpu_count(), "settings": results}, fh, indent=1)
+               "cpu_count": os.cpu_count(), "baseline": baseline, "settings": results},
+              fh, indent=1)
     fh.write("\n")
 
 

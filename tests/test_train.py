@@ -392,3 +392,29 @@ def test_student_ema_momentum_saves_the_moving_average_with_exact_masks(
   with open(os.path.join(out, "config.json")) as f:
     assert json.load(f)["train"]["student_optimizer"]["ema_momentum"] == 0.75
   assert set(result["student"]) >= {"accuracy", "f1"}
+
+
+def test_student_freeze_token_embedding_keeps_it_and_saves_it_trainable(
+    tiny_run, tmp_path, tiny_checkpoint_bert_vocab):
+  out = str(tmp_path / "frozen")
+  train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
+                     f"--teacher_model={tiny_run}/teacher", "--student_freeze_token_embedding"]))
+  backbone, _ = tf_sparsebert.load_bert(tiny_checkpoint_bert_vocab, sequence_length=32)
+
+  def embeddings(run):
+    model = saving.load_classifier(os.path.join(run, "student"))
+    return model, {name: model.get_layer(name).get_weights()[0]
+                   for name in ("token_embedding", "position_embedding")}
+
+  frozen, kept = embeddings(out)
+  _, trained = embeddings(tiny_run)  # the same recipe without the flag
+  np.testing.assert_array_equal(kept["token_embedding"], backbone.get_layer(
+      "token_embedding").get_weights()[0])
+  assert np.abs(trained["token_embedding"] - kept["token_embedding"]).max() > 1e-4
+  assert np.abs(kept["position_embedding"] - backbone.get_layer(
+      "position_embedding").get_weights()[0]).max() > 1e-4  # the rest trains
+  assert frozen.get_layer("token_embedding").trainable  # frozen for distillation only
+  with open(os.path.join(out, "sparsity.json")) as f:
+    assert all(abs(r["sparsity"] - 0.9) <= 1 / 1024 for r in json.load(f)["kernels"])
+  with open(os.path.join(out, "config.json")) as f:
+    assert json.load(f)["train"]["student_freeze_token_embedding"] is True

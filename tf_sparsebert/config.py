@@ -287,6 +287,7 @@ class TrainConfig:
   student_layers: int = 0       # >0: a shallower student made of the source's first N layers
   pooling: str = "cls"          # classifier input: "cls" (BERT pooler) or "mean" over tokens
   student_dropout: Optional[float] = None  # the student's dropout rate (None: its source's)
+  student_freeze_token_embedding: bool = False  # the student's token embedding stays as initialised
   overwrite: bool = False
   export_tflite: bool = False   # stage 4: tf_sparsebert.export into output_dir/tflite
   mediapipe_python: str = ""    # with export_tflite: also MediaPipe TextClassifier models

@@ -113,7 +113,7 @@ def _student_data(config, recipe, task, train, dev, train_features, preprocessor
     vocabulary = preprocessor.tokenizer.get_vocabulary()
     lowercase = preprocessor.tokenizer.lowercase
     kwargs.update(lowercase=lowercase, neighbours=augment.neighbour_table(
-        backbone.get_layer("token_embedding").embeddings.numpy(), vocabulary,
+        backbone.get_layer(bert.TOKEN_EMBEDDING).embeddings.numpy(), vocabulary,
         [w for column in train.texts for text in column for w in text.split()],
         lowercase=lowercase))
     logging.info("Augmentation: %d words of the training texts have embedding neighbours",
@@ -254,10 +254,12 @@ def make_student(config, p, teacher):
                                   name="student")
   if config.student_layers:
     source = bert.shallow_copy(source, config.student_layers)
-  return prune.make_sparse_student(source, schedule=p.schedule,
-                                   block_size=config.pruning.block_size,
-                                   dropout=config.student_dropout,
-                                   kernel_sparsity=config.pruning.kernel_sparsity)
+  student = prune.make_sparse_student(source, schedule=p.schedule,
+                                      block_size=config.pruning.block_size,
+                                      dropout=config.student_dropout,
+                                      kernel_sparsity=config.pruning.kernel_sparsity)
+  student.get_layer(bert.TOKEN_EMBEDDING).trainable = not config.student_freeze_token_embedding
+  return student
 
 
 def make_distiller(config, p, teacher):
@@ -405,6 +407,7 @@ def _run(config, strategy, chief, on_start, callbacks):
         config, p, teacher, log_dir, os.path.join(backups, "student"), callbacks)
     logging.info("Stage 3/3: strip, evaluate, save")
     stripped = prune.strip(student)
+    stripped.get_layer(bert.TOKEN_EMBEDDING).trainable = True  # frozen for distillation only
     report = prune.sparsity_report(stripped, block_size=config.pruning.block_size)
     report["target_sparsity"] = config.pruning.target_sparsity
     resume.write_json(sparsity_path, report)

@@ -17,6 +17,8 @@ from tf_sparsebert.models.encoder import PrunableTransformerEncoder
 
 keras = tf.keras
 
+TOKEN_EMBEDDING = "token_embedding"  # the vocabulary x hidden matrix (keras-nlp's layer name)
+
 
 def _initializer(config):
   return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
@@ -58,7 +60,7 @@ def bert_backbone(config, wrap_encoder=None, name="bert_backbone", encoders=None
   # === Layers ===
   token_embedding = keras_nlp.layers.ReversibleEmbedding(
       input_dim=config.vocabulary_size, output_dim=config.hidden_dim,
-      embeddings_initializer=_initializer(config), name="token_embedding")
+      embeddings_initializer=_initializer(config), name=TOKEN_EMBEDDING)
   position_embedding = keras_nlp.layers.PositionEmbedding(
       sequence_length=config.max_sequence_length, initializer=_initializer(config),
       name="position_embedding")
@@ -146,7 +148,7 @@ def shallow_copy(classifier, num_layers, name="student"):
   if not 0 < num_layers <= len(source):
     raise ValueError(f"--student_layers must be in [1, {len(source)}] for this "
                      f"{len(source)}-layer model, got {num_layers}")
-  token = classifier.get_layer("token_embedding")
+  token = classifier.get_layer(TOKEN_EMBEDDING)
   config = ModelConfig(
       vocabulary_size=token.input_dim, num_layers=num_layers, num_heads=source[0].num_heads,
       hidden_dim=token.output_dim, intermediate_dim=source[0].intermediate_dim,

@@ -8,7 +8,7 @@ import numpy as np
 
 from tf_sparsebert.config import ModelConfig
 from tf_sparsebert.models import tf_checkpoints
-from tf_sparsebert.models.bert import bert_backbone, encoder_layers
+from tf_sparsebert.models.bert import TOKEN_EMBEDDING, bert_backbone, encoder_layers
 
 HF_FILES = ("config.json", "model.safetensors", "vocab.txt")
 _HF_ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_approximate",
@@ -106,7 +106,7 @@ def hf_weight_map(config, backbone):
     return [(f"{prefix}.weight", layer.gamma, None), (f"{prefix}.bias", layer.beta, None)]
 
   pairs = [
-      ("embeddings.word_embeddings.weight", backbone.get_layer("token_embedding").embeddings, None),
+      ("embeddings.word_embeddings.weight", backbone.get_layer(TOKEN_EMBEDDING).embeddings, None),
       ("embeddings.position_embeddings.weight",
        backbone.get_layer("position_embedding").position_embeddings, None),
       ("embeddings.token_type_embeddings.weight",
