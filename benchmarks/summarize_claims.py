@@ -58,6 +58,9 @@ LABELS = {"sparsebert": "SparseBERT (prune while distilling)",
           "sparsebert_aug5_lr2e4_frozen": "SparseBERT, 5 epochs at batch 8, fresh "
                                           "embedding-neighbour copies, learning rate 2e-4, word "
                                           "embedding frozen",
+          "sparsebert_aug5_lr2e4_fast": "SparseBERT, 5 epochs at batch 8, fresh "
+                                        "embedding-neighbour copies, learning rate 2e-4, word "
+                                        "embedding frozen, padded to 16 tokens",
           "sparsebert_aug_lr2e4": "SparseBERT, 10 epochs at batch 8, fresh embedding-neighbour "
                                   "copies, learning rate 2e-4",
           "finetune_then_prune": "fine-tune, then prune", "prune_then_finetune":
@@ -68,14 +71,15 @@ MARKERS = {"sparsebert": "o", "sparsebert_long": "D", "sparsebert_long_b16": "P"
            "sparsebert_aug5": "p", "sparsebert_aug5_ramp70": "H", "sparsebert_aug5_lr5e5": "d",
            "sparsebert_aug5_lr2e4": "8", "sparsebert_aug5_lr3e4": "+",
            "sparsebert_aug5_lr2e4_qk": "1", "sparsebert_aug5_lr2e4_ema": "2",
-           "sparsebert_aug5_lr2e4_frozen": "3", "sparsebert_aug_lr2e4": "x",
+           "sparsebert_aug5_lr2e4_frozen": "3", "sparsebert_aug5_lr2e4_fast": "4",
+           "sparsebert_aug_lr2e4": "x",
            "finetune_then_prune": "s", "prune_then_finetune": "^", "shallow": "*"}  # plot order
 SPARSEBERT = tuple(s for s in MARKERS if s.startswith("sparsebert"))  # the distilling series
 # One colour per recipe; C7 is the teacher line's grey.
 COLOURS = [f"C{i}" for i in range(10) if i != 7] + ["navy", "darkgoldenrod", "teal", "maroon",
                                                     "olive", "indigo", "crimson",
                                                     "deeppink", "darkorange", "saddlebrown",
-                                                    "slategray"]
+                                                    "slategray", "darkcyan"]
 BASELINES = ("finetune_then_prune", "prune_then_finetune")  # the strategies it must beat
 # Pruned from the pretrained weights and trained on gold labels: it never reads the teacher, so
 # the task's usual teacher's runs of it stand for every teacher's.
