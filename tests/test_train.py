@@ -117,6 +117,29 @@ def test_student_batch_size_batches_only_the_student(tiny_checkpoint_bert_vocab,
   assert (same.schedule.end_step, split.schedule.end_step) == (16, 32)
 
 
+def test_student_bucket_width_pads_only_the_student(tiny_checkpoint_bert_vocab, tmp_path):
+  argv = [f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={tmp_path}/out",
+          "--batch_size=8", "--bucket_width=32", "--max_seq_length=64"]  # MRPC: ~50 tokens
+  split = train.prepare(_config([*argv, "--student_bucket_width=8"]))
+  same = train.prepare(_config(argv))
+  # The first epoch of each (a dataset reshuffles every time it is read).
+  teacher, teacher_same, student = list(split.train_ds), list(same.train_ds), list(split.student_ds)
+  widths = lambda batches: {int(x["token_ids"].shape[1]) for x, _ in batches}  # noqa: E731
+  # The teacher fine-tunes on the same batches with and without the student's width: same pairs,
+  # same order, padded to --bucket_width.
+  assert len(teacher) == len(teacher_same) and widths(teacher) <= {32, 64}
+  for (a, y), (b, z) in zip(teacher, teacher_same):
+    np.testing.assert_array_equal(a["token_ids"].numpy(), b["token_ids"].numpy())
+    np.testing.assert_array_equal(y.numpy(), z.numpy())
+  # The student's batches are each cut to their longest pair rounded up to 8 tokens.
+  assert widths(student) - {32, 64}  # 40, 48 or 56 occur
+  for x, _ in student:
+    longest = int(tf.reduce_max(tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32), axis=1)))
+    assert x["token_ids"].shape[1] == -(-longest // 8) * 8
+  assert sum(int(y.shape[0]) for _, y in student) == sum(int(y.shape[0]) for _, y in teacher)
+  assert widths(split.dev_ds) == widths(same.dev_ds)  # evaluation keeps --bucket_width
+
+
 def test_a_run_in_progress_is_never_joined(tiny_checkpoint_bert_vocab, tmp_path):
   from tf_sparsebert import resume
   out = str(tmp_path / "busy")
@@ -166,6 +189,7 @@ def test_fresh_neighbour_copies_every_epoch(tiny_run, tmp_path, tiny_checkpoint_
     (["--pruning_block_size=a,b"], r"--pruning_block_size"),
     (["--batch_size=0"], r"--batch_size"),
     (["--student_batch_size=-1"], r"--student_batch_size: must be >= 0"),
+    (["--student_bucket_width=-2"], r"--student_bucket_width: must be >= -1"),
     (["--student_ema_momentum=1.0"], r"--student_ema_momentum: must be in \[0, 1\)"),
 ])
 def test_bad_input_fails_before_anything_is_written(argv, match, tmp_path,

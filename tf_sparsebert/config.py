@@ -138,6 +138,7 @@ class DataConfig:
   student_batch_size: int = 0           # the student's training batch (0: batch_size)
   eval_batch_size: int = 64
   bucket_width: int = 32                # batches are padded to a multiple of this (0: no bucketing)
+  student_bucket_width: int = -1        # the student's training batches' (-1: bucket_width)
   max_train_examples: int = 0           # 0: all
   max_eval_examples: int = 0            # 0: all
   augment_factor: int = 0               # teacher-labelled noisy copies per training example
@@ -146,6 +147,11 @@ class DataConfig:
   augment_each_epoch: bool = False      # fresh copies every student epoch (else one fixed set)
   transfer_tasks: Tuple[str, ...] = ()  # unlabelled training inputs of these GLUE tasks (transfer)
   seed: int = 42
+
+  @property
+  def student_width(self):
+    """The bucket width of the student's training batches."""
+    return self.bucket_width if self.student_bucket_width < 0 else self.student_bucket_width
 
   def validate(self):
     from tf_sparsebert.data import glue  # pure Python registry
@@ -159,6 +165,8 @@ class DataConfig:
            f"must be >= 0 (0: --batch_size), got {self.student_batch_size}")
     _check(self.eval_batch_size > 0, "eval_batch_size", "must be positive")
     _check(self.bucket_width >= 0, "bucket_width", "must be >= 0")
+    _check(self.student_bucket_width >= -1, "student_bucket_width",
+           f"must be >= -1 (-1: --bucket_width), got {self.student_bucket_width}")
     _check(self.max_train_examples >= 0, "max_train_examples", "must be >= 0")
     _check(self.max_eval_examples >= 0, "max_eval_examples", "must be >= 0")
     _check(self.augment_factor >= 0, "augment_factor", "must be >= 0")
@@ -318,8 +326,9 @@ class TrainConfig:
     _check(self.checkpoint_steps >= 0, "checkpoint_steps", "must be >= 0")
     self.data.validate()
     self.distribute.validate()
-    _check(self.distribute.strategy != "tpu" or self.data.bucket_width == 0, "bucket_width",
-           "must be 0 with --distribution_strategy=tpu (a TPU compiles one static input shape)")
+    for name in ("bucket_width", "student_bucket_width"):
+      _check(self.distribute.strategy != "tpu" or getattr(self.data, name) <= 0, name,
+             "must be 0 with --distribution_strategy=tpu (a TPU compiles one static input shape)")
     self.pruning.validate()
     self.distill.validate()
     self.teacher_optimizer.validate("teacher")

@@ -35,6 +35,8 @@ def define_data_flags(flag_values=flags.FLAGS):
   _define(fv, "integer", "bucket_width", d.bucket_width,
           "Batches group examples of similar length and are padded to a multiple of "
           "this many tokens (0: always pad to --max_seq_length).")
+  _define(fv, "integer", "student_bucket_width", d.student_bucket_width,
+          "The student's training batches' --bucket_width, if not --bucket_width (-1).")
   _define(fv, "integer", "max_train_examples", d.max_train_examples,
           "Use only the first N training examples (0: all).")
   _define(fv, "integer", "max_eval_examples", d.max_eval_examples,
@@ -152,7 +154,7 @@ def data_config_from_flags(f):
       task=f.task, glue_dir=f.glue_dir, tfds_data_dir=f.tfds_data_dir,
       tfds_download=f.tfds_download, max_seq_length=f.max_seq_length, batch_size=f.batch_size,
       student_batch_size=f.student_batch_size, eval_batch_size=f.eval_batch_size,
-      bucket_width=f.bucket_width,
+      bucket_width=f.bucket_width, student_bucket_width=f.student_bucket_width,
       max_train_examples=f.max_train_examples, max_eval_examples=f.max_eval_examples,
       augment_factor=f.augment_factor, augment_policy=f.augment_policy,
       augment_each_epoch=f.augment_each_epoch, transfer_tasks=tuple(f.transfer_tasks or ()),

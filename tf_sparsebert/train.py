@@ -173,7 +173,8 @@ def prepare(config, check_dir=True):
   recipe = config.student_recipe()
   student_ds, student_steps, num_student_examples = _student_data(
       config, recipe, task, train, dev, train_features, preprocessor, backbone,
-      dict(batching, batch_size=config.data.student_batch_size or config.data.batch_size))
+      dict(batching, batch_size=config.data.student_batch_size or config.data.batch_size,
+           bucket_width=config.data.student_width))
   dev_ds, _ = preprocessing.make_dataset(dev_features, dev.labels, config.data.eval_batch_size,
                                          training=False, bucket_width=config.data.bucket_width)
   total_student_steps = student_steps * config.student_optimizer.epochs
