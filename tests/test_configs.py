@@ -39,20 +39,24 @@ def test_every_committed_claims_result_is_what_its_flagfile_trains_today():
     assert tsb_config.recipe_differences(result["config"], resolved) == [], result["name"]
 
 
-def test_main_flagfile_is_the_5_epoch_augmented_recipe_at_lr_2e4_with_its_teacher_at_batch_32():
+def test_main_flagfile_is_the_fast_5_epoch_recipe_with_its_teacher_at_batch_32_and_width_32():
   main = _resolved("--flagfile=configs/mrpc.flags")
   with open(os.path.join(REPO, "benchmarks", "results", "claims",
-                         "mrpc_sparsebert_aug5_lr2e4_90.json")) as f:
+                         "mrpc_sparsebert_aug5_lr2e4_fast_90.json")) as f:
     run = json.load(f)["config"]
-  # The student's batches are the lr 2e-4 run's; the teacher trains at batch 32, as the teacher that
-  # run was distilled from (fine-tuned by configs/claims/mrpc_finetune_then_prune.flags).
-  assert tsb_config.recipe_differences(run, main) == ["data.batch_size", "data.student_batch_size"]
-  assert (main["data"]["batch_size"], main["data"]["student_batch_size"]) == (32, 8)
-  assert run["data"]["batch_size"] == 8
+  # The student's batches are the fast run's (batch 8, padded to 16 tokens); the teacher trains at
+  # batch 32 padded to 32 tokens, as the teacher that run was distilled from (fine-tuned by
+  # configs/claims/mrpc_finetune_then_prune.flags).
+  assert tsb_config.recipe_differences(run, main) == [
+      "data.batch_size", "data.bucket_width", "data.student_batch_size", "data.student_bucket_width"]
+  assert (main["data"]["student_batch_size"], main["data"]["student_bucket_width"]) == (
+      run["data"]["batch_size"], run["data"]["bucket_width"]) == (8, 16)
+  assert main["student_freeze_token_embedding"] and run["student_freeze_token_embedding"]
   teacher = _resolved("--flagfile=configs/claims/mrpc_finetune_then_prune.flags")
   for key in ("teacher_optimizer", "pooling", "init_checkpoint"):
     assert main[key] == teacher[key], key
-  assert main["data"]["batch_size"] == teacher["data"]["batch_size"]
+  for key in ("batch_size", "bucket_width", "max_seq_length", "seed"):
+    assert main["data"][key] == teacher["data"][key], key
 
 
 def test_core_flagfile_is_the_one_the_core_results_were_trained_with():
