@@ -183,6 +183,25 @@ def test_prune_then_finetune_stands_for_every_teacher(tmp_path, monkeypatch):
       "75.00 vs 73.00: met (+2.00)"]  # max(73 from teacher 78, 72 from teacher 80)
 
 
+def test_prune_then_finetune_from_another_teacher_stands_for_the_usual_one(tmp_path, monkeypatch):
+  m = _module()
+  results = tmp_path / "claims"
+  results.mkdir()
+  _result(results, "s90", 76.0, 0.9)                      # the usual teacher, 80 (most runs)
+  _result(results, "s95", 75.0, 0.95)
+  _result(results, "f90", 68.0, 0.9, series="finetune_then_prune")
+  _result(results, "f95", 67.0, 0.95, series="finetune_then_prune")
+  _result(results, "p90", 72.0, 0.9, series="prune_then_finetune", teacher=78.0)  # run beside
+  _result(results, "p95", 71.0, 0.95, series="prune_then_finetune", teacher=78.0)  # an older one
+  _result(results, "o90", 74.0, 0.9, teacher=78.0)
+  monkeypatch.setattr(m, "RESULTS", str(results))
+  lines = [line for line in m.checks(m.load()) if "baselines" in line]
+  assert lines == [
+      "- SparseBERT (prune while distilling) >= both baselines at 90%: 76.00 vs 72.00: met (+4.00)",
+      "- SparseBERT (prune while distilling) >= both baselines at 95%: 75.00 vs 71.00: met (+4.00)"]
+  # teacher 78 has no fine-tune-then-prune of its own: no line for o90
+
+
 def test_rows_from_the_usual_teacher_come_first_within_a_recipe(tmp_path, monkeypatch):
   m = _module()
   results = tmp_path / "claims"
