@@ -234,16 +234,15 @@ def checks(rows, task="mrpc"):
   grouped = points(rows)
   lines = []
   exact = {_teacher(r): _teacher_value(r) for r in task_rows}
-  teachers = sorted(exact, key=lambda t: _usual_first(t, reference))
+  by_teacher = {t: _by_target(rows, task, t)
+                for t in sorted(exact, key=lambda t: _usual_first(t, reference))}
   free = {}  # TEACHER_FREE baselines for every teacher: per target, the first teacher's runs
-  for teacher in teachers:
-    for b, by in _by_target(rows, task, teacher).items():
-      if b in TEACHER_FREE:
-        for target, stats in by.items():
-          free.setdefault(b, {}).setdefault(target, stats)
-  for teacher in teachers:
+  for by_target in by_teacher.values():
+    for b in TEACHER_FREE:
+      for target, stats in by_target.get(b, {}).items():
+        free.setdefault(b, {}).setdefault(target, stats)
+  for teacher, by_target in by_teacher.items():
     source = _source(teacher, reference)
-    by_target = _by_target(rows, task, teacher)
     for series in SPARSEBERT:
       for target, allowed in ((0.9, 0.5), (0.95, 1.0)):
         stats = by_target.get(series, {}).get(target)
