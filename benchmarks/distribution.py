@@ -2,8 +2,9 @@
 
   .venv/bin/python benchmarks/distribution.py [--teacher_model=runs/core/sparsebert_90/teacher]
 
-Four runs of the same short recipe (configs/mrpc_core.flags on 2,000 training examples, 2 student
-epochs pruned to 50%, the fine-tuned teacher of benchmarks/core_mrpc.py):
+Four runs of the same short recipe (experiments/configs/mrpc_core.flags on 2,000 training examples,
+2 student
+epochs pruned to 50%, the fine-tuned teacher of experiments/core_mrpc.py):
   one_device    the reference;
   mirrored      MirroredStrategy over 2 logical CPU devices (--num_cpu_devices=2);
   two_workers   MultiWorkerMirroredStrategy, two worker processes on 127.0.0.1 (TF_CONFIG);
@@ -22,7 +23,7 @@ import sys
 import time
 
 import tf_sparsebert  # noqa: F401  (before TensorFlow)
-from tf_sparsebert import distribute, resume
+from tf_sparsebert import distribute, run_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT = os.path.join(REPO, "benchmarks", "results", "distribution.json")
@@ -31,7 +32,7 @@ KILL_STEP = 90
 
 
 def recipe(teacher_model):
-  return ["--flagfile=configs/mrpc_core.flags", f"--teacher_model={teacher_model}",
+  return ["--flagfile=experiments/configs/mrpc_core.flags", f"--teacher_model={teacher_model}",
           "--max_train_examples=2000", "--augment_factor=0", "--student_epochs=2",
           "--target_sparsity=0.5", "--pruning_end_step=-1",
           f"--checkpoint_steps={CHECKPOINT_STEPS}"]
@@ -124,7 +125,7 @@ def main():
 
 def _write(results):
   os.makedirs(os.path.dirname(RESULT), exist_ok=True)
-  resume.write_json(RESULT, results)
+  run_dir.write_json(RESULT, results)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Wall time of one epoch of distill+prune vs one epoch of plain fine-tuning, same batches.
 
-  .venv/bin/python benchmarks/epoch_time.py [--flagfile=configs/mrpc_core.flags] [--repeats=1]
+  .venv/bin/python benchmarks/epoch_time.py [--flagfile=experiments/configs/mrpc_core.flags]
+  [--repeats=1]
 
-Both use MRPC train as configs/mrpc_core.flags prepares it (same batch size, length bucketing and
+
+Both use MRPC train as experiments/configs/mrpc_core.flags prepares it (same batch size, length
+bucketing and
 shapes) and the MiniLM checkpoint. Each model trains 2 epochs; the first includes tf.function
 tracing, so the second is the steady-state epoch. With --repeats=2 the order is reversed in the
 second round to cancel drift. Run it on an otherwise idle machine. Writes
@@ -27,7 +30,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from tf_sparsebert import flags as tsb_flags  # noqa: E402
-from tf_sparsebert import resume, train  # noqa: E402
+from tf_sparsebert import pipeline, resume  # noqa: E402
 from tf_sparsebert.distill.distiller import Distiller  # noqa: E402
 from tf_sparsebert.models import bert, checkpoints  # noqa: E402
 from tf_sparsebert.optimization import create_optimizer  # noqa: E402
@@ -43,22 +46,22 @@ def _classifier(config, num_classes):
 
 
 def time_finetune(config, p):
-  model = _classifier(config, p.task.num_classes)
-  model.compile(optimizer=create_optimizer(config.teacher_optimizer, p.steps * 2),
+  model = _classifier(config, p.data.task.num_classes)
+  model.compile(optimizer=create_optimizer(config.teacher_optimizer, p.data.steps * 2),
                 loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
   log = resume.EpochLog()
-  model.fit(p.train_ds, epochs=2, verbose=0, callbacks=[log])
+  model.fit(p.data.train_ds, epochs=2, verbose=0, callbacks=[log])
   return log.history()["seconds"][1]
 
 
 def time_distill_prune(config, p):
-  teacher = _classifier(config, p.task.num_classes)
-  student = prune.make_sparse_student(_classifier(config, p.task.num_classes),
+  teacher = _classifier(config, p.data.task.num_classes)
+  student = prune.make_sparse_student(_classifier(config, p.data.task.num_classes),
                                       schedule=p.schedule)
   distiller = Distiller(student=student, teacher=teacher, **dataclasses.asdict(config.distill))
-  distiller.compile(optimizer=create_optimizer(config.student_optimizer, p.steps * 2))
+  distiller.compile(optimizer=create_optimizer(config.student_optimizer, p.data.steps * 2))
   log = resume.EpochLog()
-  distiller.fit(p.train_ds, epochs=2, verbose=0, callbacks=[log,
+  distiller.fit(p.data.train_ds, epochs=2, verbose=0, callbacks=[log,
                                                               tfmot.sparsity.keras.UpdatePruningStep()])
   return log.history()["seconds"][1]
 
@@ -67,7 +70,7 @@ def main(argv):
   del argv
   config = tsb_flags.train_config_from_flags(flags.FLAGS)
   config.output_dir = "/nonexistent-unused"
-  p = train.prepare(config)
+  p = pipeline.prepare(config)
   rounds = []
   for r in range(flags.FLAGS.repeats):
     order = [("finetune", time_finetune), ("distill_prune", time_distill_prune)]
@@ -77,9 +80,9 @@ def main(argv):
     print(rounds[-1], flush=True)
   ft = statistics.median(r["finetune"] for r in rounds)
   dp = statistics.median(r["distill_prune"] for r in rounds)
-  n = len(p.train)
+  n = len(p.data.train)
   result = {"flags": [a for a in sys.argv[1:] if a.startswith("--")], "num_train_examples": n,
-            "steps_per_epoch": p.steps, "batch_size": config.data.batch_size,
+            "steps_per_epoch": p.data.steps, "batch_size": config.data.batch_size,
             "max_seq_length": config.data.max_seq_length,
             "bucket_width": config.data.bucket_width, "rounds": rounds,
             "finetune_epoch_seconds": ft, "distill_prune_epoch_seconds": dp,
@@ -94,5 +97,5 @@ def main(argv):
 if __name__ == "__main__":
   tsb_flags.define_train_flags()
   sys.argv += [] if any(a.startswith("--flagfile") for a in sys.argv) else [
-      "--flagfile=configs/mrpc_core.flags"]
+      "--flagfile=configs/mrpc.flags"]
   app.run(main)

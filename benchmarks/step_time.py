@@ -2,7 +2,8 @@
 
   .venv/bin/python benchmarks/step_time.py [--seq_len=96] [--steps=30]
 
-The step is `Distiller.train_step` of configs/mrpc_core.flags' models (MiniLM-L6 teacher, pruned
+The step is `Distiller.train_step` of experiments/configs/mrpc_core.flags' models (MiniLM-L6
+teacher, pruned
 MiniLM-L6 student, KD + CE + hidden + attention losses, mask updates every 10 steps) on
 fixed-shape batches of random token ids (the time does not depend on the ids), or, for the
 `mrpc_*` settings, on the real training pipeline: the same `--examples` MRPC training pairs (a
@@ -120,7 +121,7 @@ def _batches(setting, config, preprocessor, seq_len, steps, examples):
 
 
 def run_setting(name, seq_len, steps, examples):
-  """Runs in the child process: builds configs/mrpc_core.flags' models and times its batches.
+  """Runs in the child process: builds experiments/configs/mrpc_core.flags' models and times its batches.
 
   Returns {"seconds", "steps", "examples", "tokens"} of the timed batches (tokens: padded).
   """
@@ -134,7 +135,7 @@ def run_setting(name, seq_len, steps, examples):
 
   recipe = flags.FlagValues()
   tsb_flags.define_train_flags(recipe)
-  recipe(["step_time", "--flagfile=configs/mrpc_core.flags"])
+  recipe(["step_time", "--flagfile=experiments/configs/mrpc_core.flags"])
   config = tsb_flags.train_config_from_flags(recipe)
   setting = SETTINGS[name]
   if setting.policy:

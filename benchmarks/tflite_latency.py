@@ -4,7 +4,7 @@
 
 Models: the trained MiniLM-L6 student (real weights), and a BERT-base-size classifier (random
 weights) pruned one-shot to the same sparsity in the same blocks. Each is converted by
-`tf_sparsebert.export.convert` into the four variants; `sparsebert_lite.benchmark` times them in
+`tf_sparsebert.export.conversion` into the four variants; `sparsebert_lite.benchmark` times them in
 a separate process (no TensorFlow loaded there), batch 1, seq 128. A per-op view: single
 FULLY_CONNECTED models with the FFN kernel shape, timed the same way, show how much of the
 whole model's time the linear layers take in each variant.
@@ -24,7 +24,7 @@ import tf_sparsebert
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 from sparsebert_lite import model_file
-from tf_sparsebert import export
+from tf_sparsebert.export import conversion, variants
 from tf_sparsebert.config import ModelConfig
 from tf_sparsebert.models import bert, saving
 from tf_sparsebert.pruning import compact
@@ -32,7 +32,7 @@ from tf_sparsebert.pruning import compact
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 keras = tf.keras
 # The four of issue 6, per-tensor sparse int8 (XNNPACK-correct), and the compacted forms.
-VARIANTS = export.VARIANTS + ("sparse_int8_per_tensor", "compact_dense_fp32", "compact_dense_int8",
+VARIANTS = variants.VARIANTS + ("sparse_int8_per_tensor", "compact_dense_fp32", "compact_dense_int8",
                               "compact_sparse_int8", "compact_sparse_int8_per_tensor")
 BERT_BASE = ModelConfig(vocabulary_size=30522, num_layers=12, num_heads=12, hidden_dim=768,
                         intermediate_dim=3072, max_sequence_length=512)
@@ -58,14 +58,14 @@ def one_shot_prune(model, sparsity, block_size):
 
 def write_variants(model, directory, seq_len):
   os.makedirs(directory, exist_ok=True)
-  model = export._stripped(model)
+  model = conversion.stripped(model)
   compacted, _ = compact.compact(model)
   paths = {}
   for variant in VARIANTS:
     path = os.path.join(directory, f"{variant}.tflite")
-    content = export.convert_variant(model, compacted, seq_len, variant)
+    content = conversion.convert(model, seq_len, variant, compacted=compacted)
     content = model_file.with_metadata(content, {"sequence_length": seq_len, "variant": variant})
-    export._write_atomically(path, content)
+    conversion.write_atomically(path, content)
     paths[variant] = path
   return paths
 
@@ -86,7 +86,7 @@ def fc_models(directory, rows, in_dim, out_dim, sparsity, block_size):
     spec = tf.TensorSpec([rows, in_dim], tf.float32, name="x")
     fn = tf.function(lambda x: {"y": tf.matmul(x, kernel)}, input_signature=[spec])
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
-    export.configure(converter, variant)
+    conversion.configure(converter, variant)
     with open(path, "wb") as f:
       f.write(converter.convert())
     paths[variant] = path

@@ -11,7 +11,7 @@ import tf_sparsebert  # noqa: F401  (sets TF_USE_LEGACY_KERAS first)
 from tf_sparsebert import distribute
 import tensorflow as tf  # noqa: E402  (after tf_sparsebert)
 from tf_sparsebert.models.encoder import PrunableTransformerEncoder  # noqa: E402
-from tf_sparsebert.pruning.prune import _unwrap  # noqa: E402
+from tf_sparsebert.models.bert import unwrap  # noqa: E402
 
 # Two logical CPU devices, so MirroredStrategy has two replicas (test_distribute.py). This must
 # happen before TensorFlow initialises its runtime; other tests run on the first one.
@@ -21,12 +21,23 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def benchmark_module(name):
-  """benchmarks/<name>.py, imported (the scripts are not a package)."""
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(REPO, "benchmarks", name + ".py"))
+  """benchmarks/<name>.py or experiments/<name>.py, imported (the scripts are not a package)."""
+  path = os.path.join(REPO, "benchmarks", name + ".py")
+  if not os.path.isfile(path):
+    path = os.path.join(REPO, "experiments", name + ".py")
+  spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+def tiny_inputs(n=8, seq=16, seed=0, vocab=40):
+  """Random token ids for a tiny BERT; every other example padded from the middle on."""
+  rng = np.random.default_rng(seed)
+  mask = np.ones((n, seq), np.int32)
+  mask[::2, seq // 2:] = 0
+  return {"token_ids": rng.integers(0, vocab, (n, seq)).astype(np.int32),
+          "segment_ids": np.zeros((n, seq), np.int32), "padding_mask": mask}
+
+
 SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
 GLUE_DIR = os.path.join(SHARED, "glue")
 BERT_VOCAB = os.path.join(SHARED, "bert", "uncased_vocab.txt")
@@ -49,7 +60,7 @@ def dropout_rates(model):
   """Every dropout rate a training-mode call of `model` uses, by layer (a set per encoder)."""
   rates = {}
   for layer in model.layers:
-    inner = _unwrap(layer)
+    inner = unwrap(layer)
     if isinstance(inner, tf.keras.layers.Dropout):
       rates[inner.name] = inner.rate
     elif isinstance(inner, PrunableTransformerEncoder):

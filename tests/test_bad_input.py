@@ -74,13 +74,6 @@ CASES = {
                           r"--glue_dir: .*train.tsv line \d+ has 2 columns, mrpc needs 5"),
     "label out of range": (lambda t: _glue_copy(t, lambda b: b + b"7\t1\t2\ta\tb\n"),
                            r"--glue_dir: .*line \d+: label '7' is not one of \['0', '1'\]"),
-    "transfer task unknown": (lambda t: ["--transfer_tasks=squad"],
-                              r"--transfer_tasks: 'squad' is not a GLUE task other than mrpc"),
-    "transfer task single-sentence": (lambda t: ["--transfer_tasks=sst2"],
-                                      r"--transfer_tasks: sst2 has 1 text column\(s\), mrpc has 2"),
-    "transfer task tsv missing": (
-        lambda t: _glue_copy(t, lambda b: b) + ["--transfer_tasks=rte"],
-        r"--transfer_tasks=rte: --glue_dir: .*RTE/train.tsv does not exist"),
     "glue dir missing": (lambda t: ["--glue_dir=/nonexistent"],
                          r"--glue_dir: /nonexistent is not a directory"),
     # checkpoints
@@ -114,48 +107,28 @@ CASES = {
     # flags
     "sparsity 1.0": (lambda t: ["--target_sparsity=1.0"], r"--target_sparsity: must be in \[0, 1\)"),
     "sparsity negative": (lambda t: ["--target_sparsity=-0.1"], r"--target_sparsity"),
-    "begin >= end": (lambda t: ["--pruning_begin_step=10", "--pruning_end_step=10"],
-                     r"--pruning_end_step: must be >"),
+    "end before begin": (lambda t: ["--pruning_begin_step=10", "--pruning_end_step=5"],
+                         r"--pruning_end_step: must be >= --pruning_begin_step \(10\) or -1"),
+    "one-shot pruning after training": (
+        lambda t: ["--pruning_begin_step=16", "--pruning_end_step=16"],
+        r"--pruning_begin_step=16 is not before the last training step \(16\)"),
+    "a retired flag": (lambda t: ["--strategy=finetune_then_prune"],
+                       r"Unknown command line flag 'strategy'"),
     "end misaligned": (lambda t: ["--pruning_end_step=7"], r"multiple of --pruning_frequency"),
-    "lr rewind with no steps after the ramp": (
-        lambda t: ["--pruning_lr_rewind"],
-        r"--pruning_lr_rewind: the ramp ends at the last training step \(16 of 16\)"),
-    "lr rewind without a ramp": (
-        lambda t: ["--pruning_lr_rewind", "--strategy=prune_then_finetune"],
-        r"--pruning_lr_rewind needs a pruning ramp"),
     "seq above positions": (lambda t: ["--max_seq_length=100"],
                             r"--max_seq_length=100 is above the model's 64 positions"),
     "unknown task": (lambda t: ["--task=squad"], r"--task=squad: value should be one of <cola\|mrpc"),
-    "intermediate end step zero": (lambda t: ["--intermediate_loss_end_step=0"],
-                                   r"--intermediate_loss_end_step: must be -1 or > 0, got 0"),
-    "intermediate end step after training": (
-        lambda t: ["--intermediate_loss_end_step=16"],
-        r"--intermediate_loss_end_step=16 is not before the last training step \(16\)"),
     "unknown augmentation policy": (lambda t: ["--augment_policy=synonyms"],
                                     r"--augment_policy=synonyms: value should be one of <noise"),
     "bad pooling": (lambda t: ["--pooling=max"], r"--pooling=max: value should be one of <cls\|mean>"),
-    "student dropout 1.0": (lambda t: ["--student_dropout=1.0"],
-                            r"--student_dropout: must be in \[0, 1\), got 1.0"),
     "bad block size": (lambda t: ["--pruning_block_size=0,1"], r"--pruning_block_size"),
-    "kernel sparsity unknown kernel": (lambda t: ["--kernel_sparsity=queries=0.5"],
-                                       r"--kernel_sparsity: unknown kernel\(s\) \['queries'\]"),
-    "kernel sparsity 1.0": (lambda t: ["--kernel_sparsity=query=1.0"],
-                            r"--kernel_sparsity: query=1.0 must be in \[0, 1\)"),
-    "kernel sparsity without a value": (lambda t: ["--kernel_sparsity=query"],
-                                        r"--kernel_sparsity: expected kernel=sparsity items"),
-    "kernel sparsity the others cannot reach": (
-        lambda t: ["--target_sparsity=0.95", "--kernel_sparsity=query=0,key=0"],
-        r"--kernel_sparsity: .* would leave the other kernels at sparsity 1\.2667"),
     "checkpoint steps negative": (lambda t: ["--checkpoint_steps=-5"],
                                   r"--checkpoint_steps: must be >= 0"),
-    "unknown strategy": (lambda t: ["--strategy=lottery"], r"--strategy=lottery: value should be"),
     "student deeper than checkpoint": (lambda t: ["--student_layers=3"],
                                        r"--student_layers=3 is more than the 2 layers"),
     "multi-worker without TF_CONFIG": (
         lambda t: ["--distribution_strategy=multi_worker_mirrored"],
         r"multi_worker_mirrored needs the TF_CONFIG environment variable"),
-    "tpu address without tpu strategy": (lambda t: ["--tpu=grpc://10.0.0.2:8470"],
-                                         r"--tpu: needs --distribution_strategy=tpu"),
 }
 
 

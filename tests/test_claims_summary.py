@@ -1,7 +1,9 @@
-"""benchmarks/summarize_claims.py: the table and the Figure-4 plot from result JSON files."""
+"""experiments/summarize_claims.py: the table and the Figure-4 plot from result JSON files."""
 
 import json
 import os
+
+import pytest
 
 from conftest import REPO, benchmark_module
 
@@ -39,6 +41,7 @@ def test_table_and_plot(tmp_path, monkeypatch):
   monkeypatch.setattr(m, "RESULTS", str(results))
   monkeypatch.setattr(m, "README", str(readme))
   monkeypatch.setattr(m, "PLOT", str(tmp_path / "claims.png"))
+  monkeypatch.setattr(m, "EXPLORATION_PLOT", str(tmp_path / "claims_exploration.png"))
   m.main()
   text = readme.read_text()
   assert text.startswith("intro\n") and text.endswith("after\n") and "old" not in text
@@ -54,6 +57,25 @@ def test_table_and_plot(tmp_path, monkeypatch):
   # the 1-layer dense student keeps 100 of the 600 full-depth encoder weights: 6x
   assert "dense shallow student (distilled) (1 layer) | 0.000 | 0.0000 | 100 | 6.0x | 72.00" in text
   assert (tmp_path / "claims.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert (tmp_path / "claims_exploration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figure4_draws_one_line_per_strategy_with_the_seed_spread(tmp_path, monkeypatch):
+  m = _module()
+  results = tmp_path / "claims"
+  results.mkdir()
+  _result(results, "a", 78.0, 0.9, series="sparsebert_aug5_lr2e4_fast")
+  _result(results, "b", 76.0, 0.9, seed=1, series="sparsebert_aug5_lr2e4_fast")
+  _result(results, "c", 70.0, 0.9, series="finetune_then_prune")
+  _result(results, "d", 72.0, 0.0, series="shallow", layers=1)
+  _result(results, "e", 60.0, 0.9, series="sparsebert_long")  # exploration: not in Figure 4
+  monkeypatch.setattr(m, "RESULTS", str(results))
+  drawn = m.figure4(m.load(), path=str(tmp_path / "f4.png"))
+  sparsebert = next(v for k, v in drawn.items() if k.startswith("SparseBERT"))
+  assert sparsebert == [(10.0, 77.0, pytest.approx(2 ** 0.5))]
+  assert drawn["fine-tune, then prune"] == [(10.0, 70.0, None)]
+  assert drawn["shallow"] == [(6.0, 72.0, None)]
+  assert len(drawn) == 3 and (tmp_path / "f4.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_series_is_the_flagfile_recipe():
@@ -61,17 +83,10 @@ def test_series_is_the_flagfile_recipe():
   assert m.series("mrpc_sparsebert_90") == "sparsebert"
   assert m.series("mrpc_sparsebert_long_90") == "sparsebert_long"
   assert m.series("mrpc_sparsebert_long_b16_90") == "sparsebert_long_b16"
-  assert m.series("mrpc_sparsebert_qk_95") == "sparsebert_qk"
-  assert m.RUNS["mrpc_sparsebert_qk_95"][2] == ["--target_sparsity=0.95",
-                                                "--kernel_sparsity=query=0.9,key=0.9"]
   assert m.series("mrpc_sparsebert_long_b8_90") == "sparsebert_long_b8"
-  assert m.series("mrpc_sparsebert_long_b8_qk_90") == "sparsebert_long_b8_qk"
   assert m.series("mrpc_sparsebert_aug_95") == "sparsebert_aug"
-  assert m.RUNS["mrpc_sparsebert_long_b8_qk_90"][2] == ["--target_sparsity=0.9",
-                                                        "--kernel_sparsity=query=0.8,key=0.8"]
-  assert m.RUNS["mrpc_sparsebert_aug5_lr2e4_qk_90_seed2"] == (  # a seed keeps its recipe's split
-      "mrpc", "mrpc_sparsebert_aug5_lr2e4_qk.flags",
-      ["--target_sparsity=0.9", "--kernel_sparsity=query=0.8,key=0.8", "--seed=2"])
+  assert m.RUNS["mrpc_sparsebert_aug5_lr2e4_fast_90_seed2"] == (  # a seed keeps its recipe
+      "mrpc", "mrpc_sparsebert_aug5_lr2e4_fast.flags", ["--target_sparsity=0.9", "--seed=2"])
   assert m.series("mrpc_finetune_then_prune_80") == "finetune_then_prune"
   assert m.series("mrpc_prune_then_finetune_95_seed42") == "prune_then_finetune"
   assert m.RUNS["mrpc_finetune_then_prune_90_seed42"] == (
@@ -79,7 +94,7 @@ def test_series_is_the_flagfile_recipe():
   assert m.series("mrpc_shallow_1l") == "shallow"
   assert m.series("sst2_sparsebert_90") == "sparsebert"
   for name, (task, flagfile, _) in m.RUNS.items():  # every run's flagfile exists
-    assert os.path.exists(os.path.join(REPO, "configs", "claims", flagfile)), name
+    assert os.path.exists(os.path.join(REPO, "experiments", "configs", flagfile)), name
     assert name.startswith(task + "_" + m.series(name)), name
 
 

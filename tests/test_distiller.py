@@ -48,34 +48,6 @@ def test_loss_parts_equal_hand_combination():
   assert float(parts["hidden_loss"]) > 0 and float(parts["attention_loss"]) > 0
 
 
-def test_intermediate_losses_stop_counting_at_their_end_step():
-  teacher, student = _clf(seed=0), _clf(seed=1)
-  d = tf_sparsebert.Distiller(student=student, teacher=teacher, alpha_kd=0.7, alpha_ce=0.3,
-                              alpha_hidden=2.0, alpha_attention=0.5, intermediate_end_step=3)
-  d.compile(optimizer=keras.optimizers.SGD(0.0))
-  x, y = _data()
-  t_out = bert.distillation_view(teacher)(x)
-  s_out = bert.distillation_view(student)(x)
-  for step, intermediate in ((0, 1.0), (2, 1.0), (3, 0.0), (10, 0.0)):
-    d.optimizer.iterations.assign(step)
-    parts = d.compute_losses(x, y, t_out, s_out)
-    expected = (0.7 * parts["kd_loss"] + 0.3 * parts["ce_loss"]
-                + intermediate * (2.0 * parts["hidden_loss"] + 0.5 * parts["attention_loss"]))
-    np.testing.assert_allclose(parts["loss"], expected, rtol=1e-6)
-    assert float(parts["hidden_loss"]) > 0  # still reported after its end
-  # in fit: the steps from the end on train the student on the prediction losses alone
-  d = tf_sparsebert.Distiller(student=student, teacher=teacher, alpha_kd=1.0, alpha_ce=0.0,
-                              intermediate_end_step=2)
-  d.compile(optimizer=keras.optimizers.SGD(0.1))
-  rec = Recorder()
-  d.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[rec])
-  assert rec.logs[1]["loss"] > 10 * rec.logs[1]["kd_loss"]  # running means: steps 0-1
-  last = rec.logs[3]  # means over steps 0-3, of which 2 and 3 are KD only
-  kd_only = 4 * last["loss"] - 2 * rec.logs[1]["loss"]
-  # (the hidden and attention losses, were they counted, would add more than 1 here)
-  np.testing.assert_allclose(kd_only, 4 * last["kd_loss"] - 2 * rec.logs[1]["kd_loss"], atol=1e-5)
-
-
 def test_identical_student_has_zero_distillation_loss():
   teacher = _clf(seed=0)
   student = tf_sparsebert.make_sparse_student(teacher, target_sparsity=0.0)

@@ -51,7 +51,8 @@ def test_mirrored_training_equals_one_device():
 
 @pytest.mark.parametrize("overrides, match", [
     (dict(strategy="multi_worker_mirrored"), "needs the TF_CONFIG"),
-    (dict(strategy="one_device", tpu="grpc://10.0.0.2:8470"), "--tpu: needs"),
+    (dict(strategy="one_device", tpu="grpc://10.0.0.2:8470"),
+     "TPU_NAME=grpc.* needs --distribution_strategy=tpu"),
     (dict(strategy="ring"), "--distribution_strategy: must be one of"),
 ])
 def test_bad_strategy_settings(overrides, match, monkeypatch):

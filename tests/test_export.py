@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from tf_sparsebert.data import glue, preprocessing
 from tf_sparsebert.models import saving
 from sparsebert_lite import TextClassifier, model_file, tokenizer
 from conftest import BERT_VOCAB, GLUE_DIR, REPO
-from test_train import _cli
+from test_train import _cli, tiny_run  # noqa: F401,F811  (tiny_run: a fixture, an unstructured run)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +60,16 @@ def test_every_variant_is_written_verified_and_documented(block_run):
     if variant.startswith("sparse"):
       # 16x1 blocks of the [in, out] view are TFLite 1x16 blocks, read by FULLY_CONNECTED itself.
       assert entry["num_sparse_weights"] == 12 and entry["num_read_directly"] == 12, weights
+      # The run's block shape reached the export, and the report says what the file buys.
+      assert "read the sparse weights directly" in entry["sparse_weights"]
       assert entry["num_densified"] == 0
       # The converter encodes float weights in 1x4 blocks (16x1 blocks are 1x4 blocks too),
       # int8 in 1x16: the block shapes of the float and int8 sparse kernels.
       block = [1, 4] if variant.endswith("fp32") else [1, 16]
       assert all(w["block"] == block for w in weights if w["stored"] == "sparse"), weights
     else:
-      assert entry["num_sparse_weights"] == 0
+      assert entry["num_sparse_weights"] == 0 and "sparse_weights" not in entry
+  assert report["block_size"] == [16, 1]
   # XNNPACK's per-channel sparse int8 is off (by ~0.08 here, 2.4 on MiniLM): builtin required.
   assert report["variants"]["sparse_int8"]["op_resolver"] == "BUILTIN_WITHOUT_DEFAULT_DELEGATES"
   assert report["variants"]["dense_int8"]["op_resolver"] == "AUTO"
@@ -140,7 +145,7 @@ def test_metadata_is_replaced_not_duplicated(block_run):
 
 def test_wrong_everywhere_is_refused_and_not_written(block_run, tmp_path, monkeypatch):
   out, _ = block_run
-  monkeypatch.setattr(export, "FP32_LOGIT_ATOL", -1.0)  # no fp32 file can pass
+  monkeypatch.setattr(export.verification, "FP32_LOGIT_ATOL", -1.0)  # no fp32 file can pass
   data = DataConfig(task="mrpc", glue_dir=GLUE_DIR, max_seq_length=32)
   config = export.ExportConfig(os.path.join(out, "student"), str(tmp_path / "t"),
                                ("dense_fp32",), 4)
@@ -273,3 +278,36 @@ def test_compact_variant_through_export_run(block_run, tmp_path):
   assert entry["runs"]["AUTO"]["ok"] and entry["runs"]["AUTO"]["max_abs_logit_diff"] <= 1e-4
   with open(tmp_path / "c" / entry["file"], "rb") as f:
     assert model_file.read_metadata(f.read())["variant"] == "compact_dense_fp32"
+
+
+def test_an_unstructured_student_exported_sparse_is_told_it_buys_size_not_speed(tiny_run,  # noqa: F811
+                                                                                tmp_path):
+  data = DataConfig(task="mrpc", glue_dir=GLUE_DIR, max_seq_length=32, max_eval_examples=8)
+  config = export.ExportConfig(os.path.join(tiny_run, "student"), str(tmp_path / "u"),
+                               ("sparse_fp32", "sparse_int8"))
+  report = export.export_run(config, data)
+  assert report["block_size"] == [1, 1]
+  for variant in ("sparse_fp32", "sparse_int8"):
+    entry = report["variants"][variant]
+    assert entry["num_sparse_weights"] and not entry["num_read_directly"]
+    assert "buys size, not speed" in entry["sparse_weights"], entry["sparse_weights"]
+
+
+def test_a_variant_is_parsed_once_into_what_it_asks():
+  v = export.Variant.parse("compact_sparse_int8_per_tensor")
+  assert (v.compact, v.sparse, v.int8, v.per_tensor) == (True, True, True, True)
+  assert v.uncompacted.name == "sparse_int8_per_tensor" and export.Variant.parse(v) is v
+  assert export.Variant.parse("dense_fp32").sparse_weights_note((16, 1)) is None
+  assert "directly" in export.Variant.parse("sparse_fp32").sparse_weights_note((4, 1))
+  assert "not speed" in export.Variant.parse("sparse_int8").sparse_weights_note((4, 1))
+  with pytest.raises(ValueError, match="--variants: unknown variant 'sparse_int4'"):
+    export.Variant.parse("sparse_int4")
+
+
+def test_import_tf_sparsebert_does_not_import_litert():
+  code = ("import sys, tf_sparsebert; "
+          "assert 'ai_edge_litert' not in sys.modules, 'LiteRT imported'; "
+          "tf_sparsebert.export_tflite; assert 'ai_edge_litert' in sys.modules")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]

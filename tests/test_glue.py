@@ -185,34 +185,3 @@ def test_neighbour_augmentation_replaces_only_table_words_seeded():
     augment.augment(ex, 1, policy="synonyms")
 
 
-def test_transfer_set_is_unlabelled_and_never_contains_a_dev_sentence(tmp_path):
-  from tf_sparsebert.data import augment, transfer
-  glue_dir = _write(tmp_path, "MRPC", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
-                    "1\t1\t2\tThe cat sat .\tA cat sat down .\n", name="dev.tsv")
-  header = "\t".join(glue.TASKS["stsb"].header) + "\n"
-  _write(tmp_path, "STS-B", header +
-         "0\tg\tf\ty\t0\tn\tn\tA dog runs.\tThe dog is running.\t4.0\n"
-         "1\tg\tf\ty\t1\tn\tn\tthe cat sat.\tSomething else.\t1.0\n"        # dev sentence 1
-         "2\tg\tf\ty\t2\tn\tn\tHello there.\tA cat SAT down!\t2.0\n")       # dev sentence 2
-  _write(tmp_path, "RTE", "index\tsentence1\tsentence2\tlabel\n"
-         "0\tIt rains.\tIt is wet.\tentailment\n")
-  config = DataConfig(task="mrpc", glue_dir=glue_dir)
-  dev = glue.load_tsv(glue_dir, glue.TASKS["mrpc"], "dev")
-  ex, dropped = transfer.transfer_set(config, ("stsb", "rte"), exclude=dev)
-  assert ex.texts == [["A dog runs.", "It rains."], ["The dog is running.", "It is wet."]]
-  assert dropped == 2
-  assert ex.labels.dtype == np.int32 and (ex.labels == augment.NO_LABEL).all()
-  with pytest.raises(ValueError, match="--transfer_tasks: sst2 has 1 text column"):
-    transfer.transfer_set(config, ("sst2",), exclude=dev)
-
-
-def test_real_stsb_transfer_set_for_mrpc_drops_the_msr_pairs_of_mrpc_dev():
-  from tf_sparsebert.data import transfer
-  config = DataConfig(task="mrpc", glue_dir=GLUE_DIR)
-  dev = glue.load_tsv(GLUE_DIR, glue.TASKS["mrpc"], "dev")
-  ex, dropped = transfer.transfer_set(config, ("stsb",), exclude=dev)
-  # STS-B's 1000 MSRpar training pairs come from the MSR paraphrase corpus, as MRPC does; 63 of
-  # them share a (re-tokenized) sentence with MRPC dev.
-  assert dropped == 63 and len(ex) == 5749 - 63
-  held_out = {transfer.normalized(t) for column in dev.texts for t in column}
-  assert not any(transfer.normalized(t) in held_out for column in ex.texts for t in column)

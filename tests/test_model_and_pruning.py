@@ -9,20 +9,15 @@ import keras_nlp
 import tf_sparsebert
 from tf_sparsebert.config import ModelConfig, PruningConfig
 from tf_sparsebert.models import bert, saving
+from conftest import tiny_inputs
 from tf_sparsebert.pruning import schedules
-from conftest import dropout_rates
 
 keras = tf.keras
 CFG = ModelConfig(vocabulary_size=40, num_layers=2, num_heads=2, hidden_dim=32,
                   intermediate_dim=64, max_sequence_length=32)
 
 
-def _inputs(n=8, seq=16, seed=0):
-  rng = np.random.default_rng(seed)
-  mask = np.ones((n, seq), np.int32)
-  mask[::2, seq // 2:] = 0
-  return {"token_ids": rng.integers(0, 40, (n, seq)).astype(np.int32),
-          "segment_ids": np.zeros((n, seq), np.int32), "padding_mask": mask}
+_inputs = tiny_inputs
 
 
 def _classifier(seed=0):
@@ -116,7 +111,8 @@ def test_cubic_schedule_values_and_bad_end_steps():
   with pytest.raises(ValueError, match="--target_sparsity"):
     schedules.cubic_schedule(PruningConfig(target_sparsity=1.0), 100)
   with pytest.raises(ValueError, match="--pruning_end_step"):
-    PruningConfig(begin_step=20, end_step=20).validate()
+    PruningConfig(begin_step=20, end_step=19).validate()
+  assert PruningConfig(begin_step=20, end_step=20).validate().one_shot  # a ramp of no length
 
 
 def test_keras_round_trips_of_wrapped_and_stripped_models(tmp_path):
@@ -186,35 +182,6 @@ def test_block_pruning_of_2d_and_3d_kernels(tmp_path, block_size):
   loaded = saving.load_classifier(str(tmp_path / "wrapped"))
   x = _inputs(seed=4)
   np.testing.assert_array_equal(student(x).numpy(), loaded(x).numpy())
-
-
-def test_student_dropout_overrides_every_rate_and_only_changes_training_mode(tmp_path):
-  teacher = _classifier()
-  x = _inputs()
-  later = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=1000, frequency=1)
-
-  def student_at_step_1(**kwargs):  # tfmot's training-mode call needs UpdatePruningStep's step
-    student = tf_sparsebert.make_sparse_student(teacher, schedule=later, **kwargs)
-    for layer in bert.encoder_layers(student):
-      layer.pruning_step.assign(1)
-    return student
-
-  default = student_at_step_1()
-  assert all(v in (0.1, {0.1}) for v in dropout_rates(default).values())
-  assert not np.allclose(default(x, training=True), default(x, training=True))
-  for rate in (0.0, 0.3):
-    student = student_at_step_1(dropout=rate)
-    rates = dropout_rates(student)
-    assert len(rates) == 2 + 2  # embeddings + classifier dropout, two encoder layers
-    assert all(v in (rate, {rate}) for v in rates.values()), rates
-    np.testing.assert_allclose(student(x), teacher(x), atol=1e-6)  # inference: no dropout
-    if rate == 0.0:  # nothing random is left in a training-mode call
-      np.testing.assert_array_equal(student(x, training=True), student(x, training=True))
-  saving.save_classifier(student, str(tmp_path / "student"), ["[PAD]"], True, saved_model=False)
-  loaded = saving.load_classifier(str(tmp_path / "student"))
-  assert all(v in (0.3, {0.3}) for v in dropout_rates(loaded).values())
-  with pytest.raises(ValueError, match="dropout must be in"):
-    tf_sparsebert.make_sparse_student(teacher, target_sparsity=0.5, dropout=1.0)
 
 
 def test_bad_block_size():

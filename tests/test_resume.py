@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tf_sparsebert import config as cfg
-from tf_sparsebert import resume, train
+from tf_sparsebert import resume, run_dir
 from tf_sparsebert.data import preprocessing
 import tensorflow as tf
 
@@ -140,34 +140,6 @@ def test_epoch_log_keeps_the_epochs_finished_before_a_kill(tmp_path):
   assert reader.history()["loss"] == [1.0] and not os.path.exists(tmp_path / "worker")
 
 
-def test_a_killed_fit_resumes_the_optimizer_moving_average(tmp_path):
-  """With --*_ema_momentum the backup holds the weights' moving average too: killed and resumed,
-  the stage ends with the uninterrupted run's averaged weights."""
-  from tf_sparsebert.config import OptimizerConfig
-  from tf_sparsebert.optimization import create_optimizer
-  steps, epochs = 5, 2
-  x = np.random.default_rng(0).normal(size=(steps * 2, 2)).astype(np.float32)
-  ds = tf.data.Dataset.from_tensor_slices((x, x[:, :1] * 3.0)).batch(2)
-
-  def fit(directory, callbacks):
-    tf.keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
-    model.compile(optimizer=create_optimizer(
-        OptimizerConfig(learning_rate=0.1, ema_momentum=0.5), steps * epochs), loss="mse")
-    start = resume.resume_step(directory, steps)
-    with contextlib.suppress(KeyboardInterrupt):
-      model.fit(resume.resumable_dataset(ds, epochs, start), epochs=epochs,
-                steps_per_epoch=steps, verbose=0,
-                callbacks=[resume.backup_callback(directory, 3), *callbacks])
-    return model, start
-
-  uninterrupted, _ = fit(str(tmp_path / "once"), [])
-  fit(str(tmp_path / "killed"), [_KillAt(7)])  # last backup after step 6
-  resumed, start = fit(str(tmp_path / "killed"), [])
-  assert start == 6 and int(resumed.optimizer.iterations.numpy()) == steps * epochs
-  np.testing.assert_allclose(resumed.get_weights()[0], uninterrupted.get_weights()[0], rtol=1e-6)
-
-
 def test_unreadable_backup_names_the_directory(tmp_path):
   chief = tmp_path / "backup" / "chief"
   chief.mkdir(parents=True)
@@ -179,29 +151,29 @@ def test_unreadable_backup_names_the_directory(tmp_path):
 
 def test_exclusive_lets_one_process_at_a_time_use_a_directory(tmp_path):
   out = str(tmp_path / "run")
-  with resume.exclusive(out):
+  with run_dir.exclusive(out):
     with open(out + ".lock") as f:
       assert f.read() == str(os.getpid())
     # flock conflicts between two open files even within one process, as between processes
     with pytest.raises(ValueError, match=rf"--output_dir: {out} is in use by another training "
                                          rf"process \(pid {os.getpid()}\)"):
-      with resume.exclusive(out):
+      with run_dir.exclusive(out):
         pass
-  with resume.exclusive(out):  # released at the end of the block (and when a process dies)
+  with run_dir.exclusive(out):  # released at the end of the block (and when a process dies)
     pass
   assert not os.path.exists(out)
-  with resume.exclusive("gs://bucket/run"):  # not a local path: not locked
+  with run_dir.exclusive("gs://bucket/run"):  # not a local path: not locked
     pass
 
 
 def test_atomic_directory_is_all_or_nothing(tmp_path):
   path = str(tmp_path / "student")
   with pytest.raises(RuntimeError):
-    with resume.atomic_directory(path) as partial:
+    with run_dir.atomic_directory(path) as partial:
       open(os.path.join(partial, "half"), "w").close()
       raise RuntimeError("killed")
   assert not os.path.exists(path)
-  with resume.atomic_directory(path) as partial:  # the stale .partial is replaced
+  with run_dir.atomic_directory(path) as partial:  # the stale .partial is replaced
     assert os.listdir(partial) == []
     open(os.path.join(partial, "model.keras"), "w").close()
   assert os.listdir(path) == ["model.keras"] and not os.path.exists(path + ".partial")
@@ -215,27 +187,86 @@ def _config(out, **kw):
 def test_output_dir_new_resume_or_refused(tmp_path):
   out = str(tmp_path / "run")
   config = _config(out)
-  assert train.check_output_dir(config) == "new"
+  assert run_dir.check_output_dir(config) == "new"
   os.makedirs(out)
-  assert train.check_output_dir(config) == "new"  # empty
+  assert run_dir.check_output_dir(config) == "new"  # empty
   open(os.path.join(out, "notes.txt"), "w").close()
   with pytest.raises(ValueError, match="--output_dir: .* not a tf_sparsebert run"):
-    train.check_output_dir(config)
-  resume.write_json(os.path.join(out, "config.json"), {"train": config.to_dict()})
-  assert train.check_output_dir(config) == "resume"
-  older = config.to_dict()  # a run started before --kernel_sparsity existed
-  del older["pruning"]["kernel_sparsity"]
-  resume.write_json(os.path.join(out, "config.json"), {"train": older})
-  assert train.check_output_dir(config) == "resume"
-  resume.write_json(os.path.join(out, "config.json"), {"train": config.to_dict()})
+    run_dir.check_output_dir(config)
+  run_dir.write_json(os.path.join(out, "config.json"), {"train": config.to_dict()})
+  assert run_dir.check_output_dir(config) == "resume"
+  older = config.to_dict()  # a run started before --student_bucket_width existed
+  del older["data"]["student_bucket_width"]
+  run_dir.write_json(os.path.join(out, "config.json"), {"train": older})
+  assert run_dir.check_output_dir(config) == "resume"
+  run_dir.write_json(os.path.join(out, "config.json"), {"train": config.to_dict()})
   other = _config(out, pooling="mean", pruning=cfg.PruningConfig(target_sparsity=0.5))
   with pytest.raises(ValueError, match=r"other settings \(pooling, pruning.target_sparsity\)"):
-    train.check_output_dir(other)
-  resume.write_json(os.path.join(out, train.FINISHED_MARKER), {})
+    run_dir.check_output_dir(other)
+  run_dir.write_json(os.path.join(out, run_dir.FINISHED_MARKER), {})
   with pytest.raises(ValueError, match="already holds a finished run"):
-    train.check_output_dir(config)
+    run_dir.check_output_dir(config)
   exporting = _config(out, export_tflite=True)  # finished only once the export is there too
   with open(os.path.join(out, "config.json"), "w") as f:
     json.dump({"train": exporting.to_dict()}, f)
-  assert train.check_output_dir(exporting) == "resume"
-  assert train.check_output_dir(_config(out, export_tflite=True, overwrite=True)) == "new"
+  assert run_dir.check_output_dir(exporting) == "resume"
+  assert run_dir.check_output_dir(_config(out, export_tflite=True, overwrite=True)) == "new"
+
+
+def test_overwrite_replaces_only_a_run_and_never_an_input(tmp_path):
+  ckpt = tmp_path / "ckpt"
+  ckpt.mkdir()
+  (ckpt / "model.safetensors").write_bytes(b"weights")
+  config = lambda out, **kw: cfg.TrainConfig(  # noqa: E731
+      output_dir=str(out), init_checkpoint=str(ckpt), overwrite=True,
+      data=cfg.DataConfig(glue_dir=str(tmp_path / "glue")), **kw)
+  # The checkpoint folder itself, a folder inside it, or one holding it: refused, flag named.
+  for out in (ckpt, ckpt / "run", tmp_path):
+    with pytest.raises(ValueError, match=r"--output_dir: .* and --init_checkpoint=.* overlap"):
+      run_dir.check_output_dir(config(out))
+  # Through a symlink too.
+  (tmp_path / "link").symlink_to(ckpt)
+  with pytest.raises(ValueError, match="overlap"):
+    run_dir.check_output_dir(config(tmp_path / "link"))
+  # A folder that is not a run: --overwrite refuses it.
+  notes = tmp_path / "notes"
+  notes.mkdir()
+  (notes / "thesis.tex").write_text("years of work")
+  with pytest.raises(ValueError, match="not a tf_sparsebert run; --overwrite only replaces runs"):
+    run_dir.check_output_dir(config(notes))
+  assert (ckpt / "model.safetensors").read_bytes() == b"weights"
+  assert (notes / "thesis.tex").read_text() == "years of work"
+
+
+def test_replacing_keeps_the_old_run_until_the_new_one_is_written(tmp_path):
+  out = tmp_path / "run"
+  out.mkdir()
+  (out / "metrics.json").write_text("old")
+  with pytest.raises(RuntimeError):
+    with run_dir.replacing(str(out)):
+      assert not out.exists() and (tmp_path / "run.replaced" / "metrics.json").exists()
+      out.mkdir()
+      (out / "half").write_text("new, unfinished")
+      raise RuntimeError("the new run failed")
+  assert (out / "metrics.json").read_text() == "old" and not (out / "half").exists()
+  assert not (tmp_path / "run.replaced").exists()
+  with pytest.raises(RuntimeError):  # after commit(), a later failure keeps the new run
+    with run_dir.replacing(str(out)) as commit:
+      out.mkdir()
+      (out / "metrics.json").write_text("new")
+      commit()
+      raise RuntimeError("the export failed")
+  assert (out / "metrics.json").read_text() == "new"
+  assert not (tmp_path / "run.replaced").exists()
+
+
+def test_the_lock_holds_through_a_symlink_and_dotdot(tmp_path):
+  out = tmp_path / "run"
+  out.mkdir()
+  (tmp_path / "alias").symlink_to(out)
+  (tmp_path / "sub").mkdir()
+  with run_dir.exclusive(str(out)):
+    for other in (tmp_path / "alias", tmp_path / "sub" / ".." / "run"):
+      with pytest.raises(ValueError, match="is in use by another training process"):
+        with run_dir.exclusive(str(other)):
+          pass

@@ -12,7 +12,7 @@ from absl import flags
 import tf_sparsebert
 import tensorflow as tf  # after tf_sparsebert: Keras 2
 from tf_sparsebert import flags as tsb_flags
-from tf_sparsebert import train
+from tf_sparsebert import pipeline, run_dir, train
 from tf_sparsebert.models import saving
 from conftest import REPO, SMALL_VOCAB, dropout_rates, write_tiny_checkpoint
 
@@ -87,17 +87,16 @@ def test_finished_run_is_never_overwritten(tiny_run, tiny_checkpoint_bert_vocab)
   assert os.path.getmtime(os.path.join(tiny_run, "metrics.json")) == before
 
 
-def test_teacher_model_student_init_teacher_augmentation_and_transfer_set(
+def test_teacher_model_student_init_teacher_and_augmentation(
     tiny_run, tmp_path, tiny_checkpoint_bert_vocab):
   out = str(tmp_path / "second")
   config = _config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
                     f"--teacher_model={tiny_run}/teacher", "--student_init=teacher",
-                    "--student_epochs=1", "--augment_factor=1", "--transfer_tasks=rte"])
+                    "--student_epochs=1", "--augment_factor=1"])
   result = train.run(config)
   assert not os.path.exists(os.path.join(out, "teacher"))
-  # 64 MRPC examples, 64 noisy copies, the first 64 RTE training pairs (none shares a sentence
-  # with MRPC dev).
-  assert result["timing"]["num_student_train_examples"] == 3 * 64
+  # 64 MRPC examples and 64 teacher-labelled copies.
+  assert result["timing"]["num_student_train_examples"] == 2 * 64
   assert result["timing"]["student_steps_per_epoch"] >= 2 * 64 // 8
   with open(os.path.join(tiny_run, "metrics.json")) as f:
     assert result["teacher"] == json.load(f)["teacher"]
@@ -106,13 +105,15 @@ def test_teacher_model_student_init_teacher_augmentation_and_transfer_set(
 def test_student_batch_size_batches_only_the_student(tiny_checkpoint_bert_vocab, tmp_path):
   argv = [f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={tmp_path}/out",
           "--batch_size=8", "--bucket_width=0"]
-  same = train.prepare(_config(argv))
-  split = train.prepare(_config([*argv, "--student_batch_size=4"]))
+  same = pipeline.prepare(_config(argv))
+  split = pipeline.prepare(_config([*argv, "--student_batch_size=4"]))
   sizes = lambda ds: {int(y.shape[0]) for _, y in ds}  # noqa: E731
-  assert sizes(split.train_ds) == sizes(same.train_ds) == sizes(same.student_ds) == {8}
-  assert sizes(split.student_ds) == {4}
-  assert split.steps == same.steps == same.student_steps == 64 // 8  # configs/tiny.flags: 64
-  assert split.student_steps == 64 // 4
+  assert sizes(split.data.train_ds) == sizes(same.data.train_ds) == {8}
+  assert sizes(same.data.student_ds) == {8}
+  assert sizes(split.data.student_ds) == {4}
+  # configs/tiny.flags: 64 examples
+  assert split.data.steps == same.data.steps == same.data.student_steps == 64 // 8
+  assert split.data.student_steps == 64 // 4
   # The ramp (to the last step by default; --student_epochs=2) counts the student's own steps.
   assert (same.schedule.end_step, split.schedule.end_step) == (16, 32)
 
@@ -120,10 +121,11 @@ def test_student_batch_size_batches_only_the_student(tiny_checkpoint_bert_vocab,
 def test_student_bucket_width_pads_only_the_student(tiny_checkpoint_bert_vocab, tmp_path):
   argv = [f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={tmp_path}/out",
           "--batch_size=8", "--bucket_width=32", "--max_seq_length=64"]  # MRPC: ~50 tokens
-  split = train.prepare(_config([*argv, "--student_bucket_width=8"]))
-  same = train.prepare(_config(argv))
+  split = pipeline.prepare(_config([*argv, "--student_bucket_width=8"]))
+  same = pipeline.prepare(_config(argv))
   # The first epoch of each (a dataset reshuffles every time it is read).
-  teacher, teacher_same, student = list(split.train_ds), list(same.train_ds), list(split.student_ds)
+  teacher, teacher_same = list(split.data.train_ds), list(same.data.train_ds)
+  student = list(split.data.student_ds)
   widths = lambda batches: {int(x["token_ids"].shape[1]) for x, _ in batches}  # noqa: E731
   # The teacher fine-tunes on the same batches with and without the student's width: same pairs,
   # same order, padded to --bucket_width.
@@ -137,14 +139,13 @@ def test_student_bucket_width_pads_only_the_student(tiny_checkpoint_bert_vocab, 
     longest = int(tf.reduce_max(tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32), axis=1)))
     assert x["token_ids"].shape[1] == -(-longest // 8) * 8
   assert sum(int(y.shape[0]) for _, y in student) == sum(int(y.shape[0]) for _, y in teacher)
-  assert widths(split.dev_ds) == widths(same.dev_ds)  # evaluation keeps --bucket_width
+  assert widths(split.data.dev_ds) == widths(same.data.dev_ds)  # evaluation keeps --bucket_width
 
 
 def test_a_run_in_progress_is_never_joined(tiny_checkpoint_bert_vocab, tmp_path):
-  from tf_sparsebert import resume
   out = str(tmp_path / "busy")
   config = _config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}"])
-  with resume.exclusive(out):  # as another `python -m tf_sparsebert.train` on it would
+  with run_dir.exclusive(out):  # as another `python -m tf_sparsebert.train` on it would
     with pytest.raises(ValueError, match="--output_dir: .* is in use by another training"):
       train.run(config)
     with pytest.raises(ValueError, match="is in use"):
@@ -157,28 +158,28 @@ def test_fresh_neighbour_copies_every_epoch(tiny_run, tmp_path, tiny_checkpoint_
   out = str(tmp_path / "fresh")
   config = _config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
                     f"--teacher_model={tiny_run}/teacher", "--augment_factor=2",
-                    "--augment_policy=neighbours", "--augment_each_epoch"])
-  p = train.prepare(config)
-  assert isinstance(p.student_ds, list) and len(p.student_ds) == 2  # --student_epochs=2
-  epochs = [[(x["token_ids"].numpy(), y.numpy()) for x, y in d] for d in p.student_ds]
-  assert [len(e) for e in epochs] == [p.student_steps] * 2
+                    "--augment_policy=neighbours"])
+  p = pipeline.prepare(config)
+  assert isinstance(p.data.student_ds, list) and len(p.data.student_ds) == 2  # --student_epochs=2
+  epochs = [[(x["token_ids"].numpy(), y.numpy()) for x, y in d] for d in p.data.student_ds]
+  assert [len(e) for e in epochs] == [p.data.student_steps] * 2
   labels = [np.concatenate([y for _, y in e]) for e in epochs]
   for y in labels:  # each epoch: the 64 originals (a few may fall in a cut last batch) + copies
     assert 60 <= np.count_nonzero(y >= 0) <= 64 and np.count_nonzero(y < 0) > 100
   ids = [sorted(map(tuple, np.concatenate([t[:, :8] for t, _ in e]).tolist())) for e in epochs]
   assert ids[0] != ids[1]  # other copies in the second epoch
-  assert p.num_student_examples == 3 * 64
+  assert p.data.num_student_examples == 3 * 64
   result = train.run(config)
   assert len(result["timing"]["student_epoch_seconds"]) == 2
   with open(os.path.join(out, "config.json")) as f:
     data = json.load(f)["train"]["data"]
-  assert (data["augment_policy"], data["augment_each_epoch"]) == ("neighbours", True)
+  assert data["augment_policy"] == "neighbours"
 
 
 @pytest.mark.parametrize("argv, match", [
     (["--target_sparsity=1.0"], r"--target_sparsity: must be in \[0, 1\)"),
     (["--target_sparsity=-0.1"], r"--target_sparsity"),
-    (["--pruning_begin_step=10", "--pruning_end_step=10"], r"--pruning_end_step: must be >"),
+    (["--pruning_begin_step=10", "--pruning_end_step=5"], r"--pruning_end_step: must be >="),
     (["--pruning_end_step=1000"], r"--pruning_end_step=1000 is after the last training step"),
     (["--pruning_end_step=7"], r"multiple of --pruning_frequency"),
     (["--max_seq_length=100"], r"--max_seq_length=100 is above the model's 64 positions"),
@@ -190,7 +191,6 @@ def test_fresh_neighbour_copies_every_epoch(tiny_run, tmp_path, tiny_checkpoint_
     (["--batch_size=0"], r"--batch_size"),
     (["--student_batch_size=-1"], r"--student_batch_size: must be >= 0"),
     (["--student_bucket_width=-2"], r"--student_bucket_width: must be >= -1"),
-    (["--student_ema_momentum=1.0"], r"--student_ema_momentum: must be in \[0, 1\)"),
 ])
 def test_bad_input_fails_before_anything_is_written(argv, match, tmp_path,
                                                     tiny_checkpoint_bert_vocab):
@@ -302,27 +302,30 @@ def test_same_seed_and_flags_give_the_same_masks_and_metrics(tiny_run, tiny_chec
     np.testing.assert_array_equal(wa.numpy(), wb.numpy(), err_msg=wa.name)
 
 
+HARD_LABELS = ["--augment_factor=0", "--alpha_kd=0", "--alpha_ce=1", "--alpha_hidden=0",
+               "--alpha_attention=0"]
+
+
 @pytest.mark.parametrize("argv, init, kernel_sparsity, layers", [
-    # from the fine-tuned teacher, the cubic schedule, hard labels only
-    (["--strategy=finetune_then_prune"], "teacher", 0.9, 2),
-    # one-shot magnitude pruning of the pretrained weights, then the mask is kept
-    (["--strategy=prune_then_finetune", "--target_sparsity=0.5"], "pretrained", 0.5, 2),
-    # a dense 1-layer student distilled from the 2-layer teacher (shallow baseline), no dropout
-    (["--student_layers=1", "--target_sparsity=0.0", "--student_dropout=0.0"], "pretrained", 0.0,
-     1),
+    # fine-tune-then-prune (experiments/configs/mrpc_finetune_then_prune.flags): from the
+    # fine-tuned teacher, the cubic schedule, hard labels only
+    (["--student_init=teacher", *HARD_LABELS], "teacher", 0.9, 2),
+    # prune-then-fine-tune: one-shot magnitude pruning of the pretrained weights (a ramp of no
+    # length), then the mask is kept
+    ([*HARD_LABELS, "--pruning_end_step=0", "--target_sparsity=0.5"], "pretrained", 0.5, 2),
+    # a dense 1-layer student distilled from the 2-layer teacher (shallow baseline)
+    (["--student_layers=1", "--target_sparsity=0.0"], "pretrained", 0.0, 1),
 ])
-def test_strategies_and_shallow_students_end_to_end(argv, init, kernel_sparsity, layers, tiny_run,
-                                                    tmp_path, tiny_checkpoint_bert_vocab):
+def test_baselines_and_shallow_students_end_to_end(argv, init, kernel_sparsity, layers, tiny_run,
+                                                   tmp_path, tiny_checkpoint_bert_vocab):
   out = str(tmp_path / "s")
   result = train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
                               f"--output_dir={out}", f"--teacher_model={tiny_run}/teacher",
                               "--augment_factor=1", "--alpha_hidden=1", *argv]))
   with open(os.path.join(out, "config.json")) as f:
-    recipe = json.load(f)["student_recipe"]
-  assert recipe["init"] == init
+    assert json.load(f)["train"]["student_init"] == init
   history = result["history"]["student"]
-  if "--strategy" in argv[0]:  # hard labels only, no augmented copies, no teacher losses
-    assert recipe["augment_factor"] == 0 and recipe["distill"]["alpha_kd"] == 0
+  if "--alpha_kd=0" in argv:  # hard labels only, no augmented copies, no teacher losses
     assert result["timing"]["num_student_train_examples"] == 64
     assert history["kd_loss"] == [0.0, 0.0] and history["hidden_loss"] == [0.0, 0.0]
   else:
@@ -334,44 +337,8 @@ def test_strategies_and_shallow_students_end_to_end(argv, init, kernel_sparsity,
   assert all(abs(r["sparsity"] - kernel_sparsity) <= 0.005 for r in report["kernels"])
   student = saving.load_classifier(os.path.join(out, "student"))
   rates = dropout_rates(student)
-  rate = 0.0 if "--student_dropout=0.0" in argv else 0.1
   assert len(rates) == 2 + layers
-  assert all(v in (rate, {rate}) for v in rates.values()), rates
-
-
-def test_lr_rewind_restarts_the_student_schedule_when_the_ramp_ends(tiny_run, tmp_path,
-                                                                    tiny_checkpoint_bert_vocab):
-  out = str(tmp_path / "rewind")
-  train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
-                     f"--teacher_model={tiny_run}/teacher", "--pruning_end_step=8",
-                     "--pruning_lr_rewind"]))
-  lr = dict(_summaries(os.path.join(out, "logs", "student"))["epoch_learning_rate"])
-  # 8 steps per epoch; the ramp ends at step 8, where phase 2 starts (its warm-up rounds to 0
-  # steps), so epoch 1 ends at the peak again instead of at 1e-3 * 8/15 of one long decay.
-  assert float(lr[0]) == pytest.approx(1e-3) and float(lr[1]) == pytest.approx(0.0)
-  with open(os.path.join(out, "sparsity.json")) as f:
-    assert all(abs(r["sparsity"] - 0.9) <= 0.005 for r in json.load(f)["kernels"])
-  with open(os.path.join(out, "config.json")) as f:
-    assert json.load(f)["train"]["pruning"]["lr_rewind"] is True
-
-
-def test_kernel_sparsity_moves_zeros_between_kernels_at_the_same_overall_sparsity(
-    tiny_run, tmp_path, tiny_checkpoint_bert_vocab):
-  out = str(tmp_path / "kernels")
-  train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
-                     f"--teacher_model={tiny_run}/teacher", "--kernel_sparsity=query=0.8,key=0.8"]))
-  with open(os.path.join(out, "sparsity.json")) as f:
-    report = json.load(f)
-  # query/key/value/attention_output are 32x32, the FFN kernels 32x64 and 64x32:
-  # the others end at (0.9 * 8192 - 0.8 * 2048) / 6144.
-  for row in report["kernels"]:
-    want = 0.8 if row["kernel"] in ("query", "key") else 5734.4 / 6144
-    assert abs(row["sparsity"] - want) <= 1 / 1024, row
-  assert abs(report["overall"] - 0.9) <= 1 / 1024
-  student = saving.load_classifier(os.path.join(out, "student"))
-  assert tf_sparsebert.sparsity_report(student)["zeros_sha256"] == report["zeros_sha256"]
-  with open(os.path.join(out, "config.json")) as f:
-    assert json.load(f)["train"]["pruning"]["kernel_sparsity"] == {"query": 0.8, "key": 0.8}
+  assert all(v in (0.1, {0.1}) for v in rates.values()), rates
 
 
 def test_student_layers_above_the_checkpoint_depth(tmp_path, tiny_checkpoint_bert_vocab):
@@ -379,43 +346,6 @@ def test_student_layers_above_the_checkpoint_depth(tmp_path, tiny_checkpoint_ber
     train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
                        f"--output_dir={tmp_path / 'out'}", "--student_layers=3"]))
   assert not os.path.exists(tmp_path / "out")
-
-
-class _RecordStudent(tf.keras.callbacks.Callback):
-  """The student's classifier kernel (dense) before distillation and after every step."""
-
-  def _kernel(self):
-    return self.model.student.get_layer("logits").kernel.numpy()
-
-  def on_train_begin(self, logs=None):
-    self.values = [self._kernel()]
-
-  def on_train_batch_end(self, batch, logs=None):
-    self.values.append(self._kernel())
-
-
-def test_student_ema_momentum_saves_the_moving_average_with_exact_masks(
-    tiny_run, tmp_path, tiny_checkpoint_bert_vocab):
-  out, record = str(tmp_path / "ema"), _RecordStudent()
-  result = train.run(_config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}",
-                              f"--output_dir={out}", f"--teacher_model={tiny_run}/teacher",
-                              "--student_ema_momentum=0.75"]), callbacks=[record])
-  average = record.values[0]
-  for value in record.values[1:]:
-    average = 0.75 * average + 0.25 * value
-  assert len(record.values) == 1 + 2 * 8  # 2 epochs of 8 steps
-  student = saving.load_classifier(os.path.join(out, "student"))
-  saved = student.get_layer("logits").kernel.numpy()
-  np.testing.assert_allclose(saved, average, rtol=1e-5, atol=1e-6)
-  assert np.abs(saved - record.values[-1]).max() > 1e-4  # the average, not the last weights
-  # The average of kernels pruned along the ramp has its masks applied again: exactly 90%.
-  with open(os.path.join(out, "sparsity.json")) as f:
-    report = json.load(f)
-  assert all(abs(r["sparsity"] - 0.9) <= 1 / 1024 for r in report["kernels"])
-  assert tf_sparsebert.sparsity_report(student)["zeros_sha256"] == report["zeros_sha256"]
-  with open(os.path.join(out, "config.json")) as f:
-    assert json.load(f)["train"]["student_optimizer"]["ema_momentum"] == 0.75
-  assert set(result["student"]) >= {"accuracy", "f1"}
 
 
 def test_student_freeze_token_embedding_keeps_it_and_saves_it_trainable(

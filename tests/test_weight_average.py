@@ -1,4 +1,4 @@
-"""benchmarks/weight_average.py: a run's backed-up students at the final sparsity, averaged."""
+"""experiments/weight_average.py: a run's backed-up students at the final sparsity, averaged."""
 
 import json
 import os

@@ -30,11 +30,19 @@ from tf_sparsebert.models.encoder import PrunableTransformerEncoder  # noqa: E40
 from tf_sparsebert.models.hf_export import save_hf  # noqa: E402
 from tf_sparsebert.pruning.prune import (make_sparse_student, sparsity_report,  # noqa: E402
                                          strip)
-from tf_sparsebert.export import export_tflite  # noqa: E402
+from tf_sparsebert.train import run  # noqa: E402
 
 __all__ = [
     "DataConfig", "DistillConfig", "Distiller", "DistributeConfig", "ModelConfig",
     "OptimizerConfig", "PrunableTransformerEncoder", "PruningConfig", "TrainConfig",
     "bert_backbone", "bert_classifier", "distillation_view", "export_tflite", "load_bert",
-    "make_sparse_student", "make_strategy", "save_hf", "sparsity_report", "strip",
+    "make_sparse_student", "make_strategy", "run", "save_hf", "sparsity_report", "strip",
 ]
+
+
+def __getattr__(name):
+  """`export_tflite` is imported on first use: it needs LiteRT, which training does not."""
+  if name == "export_tflite":
+    from tf_sparsebert.export import export_tflite
+    return export_tflite
+  raise AttributeError(f"module 'tf_sparsebert' has no attribute {name!r}")

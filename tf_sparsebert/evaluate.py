@@ -55,7 +55,7 @@ def main(argv):
     sys.exit(f"error: {e}")
   print(json.dumps(result, indent=2))
   if flags.FLAGS.output_json:
-    from tf_sparsebert.resume import write_json
+    from tf_sparsebert.run_dir import write_json
     write_json(flags.FLAGS.output_json, result)  # a temporary file, renamed when complete
 
 

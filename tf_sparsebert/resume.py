@@ -1,4 +1,4 @@
-"""Fault tolerance: training backups, resuming at the exact batch, and atomic output writes.
+"""Fault tolerance: training backups and resuming at the exact batch.
 
 A training stage is `fit` on `resumable_dataset(...)` with `backup_callback(...)` first among
 the callbacks. Keras' `BackupAndRestore` saves the model being fit (weights, pruning masks and
@@ -7,11 +7,8 @@ dataset is all epochs in one deterministic sequence, so skipping the batches alr
 on puts the data position exactly where the killed run was.
 """
 
-import contextlib
-import fcntl
 import json
 import os
-import shutil
 import time
 
 import tensorflow as tf
@@ -90,7 +87,10 @@ class EpochLog(keras.callbacks.Callback):
     self.epochs.append(entry)
     if self._path and self._write:
       os.makedirs(os.path.dirname(self._path), exist_ok=True)
-      write_json(self._path, self.epochs)
+      tmp = self._path + ".tmp"
+      with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(self.epochs, f, indent=2)
+      os.replace(tmp, self._path)
 
   def history(self):
     """{name: [value per logged epoch]}: the logs' metrics, `epoch` and `seconds`."""
@@ -112,64 +112,3 @@ def resumable_dataset(dataset, epochs, start_step):
       sequence = sequence.concatenate(later)
     return sequence.skip(start_step)
   return dataset.repeat(epochs).skip(start_step)
-
-
-def remove(path):
-  if os.path.isdir(path):
-    shutil.rmtree(path)
-  elif os.path.exists(path):
-    os.remove(path)
-
-
-@contextlib.contextmanager
-def exclusive(path, flag="--output_dir"):
-  """Holds an exclusive lock on `path + ".lock"` (a local path) while the block runs.
-
-  A second process on the same `path` fails at once, naming `flag`, instead of training into,
-  resuming or overwriting a run that is still going. The lock is the operating system's
-  (`flock`): it goes with the process, so a killed run leaves nothing to clean up. Paths with a
-  scheme (`gs://...`) are not locked.
-  """
-  if "://" in path:
-    yield
-    return
-  lock_path = os.path.abspath(path).rstrip(os.sep) + ".lock"
-  os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-  with open(lock_path, "a+", encoding="utf-8") as f:
-    try:
-      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      f.seek(0)
-      holder = f.read().strip() or "unknown"
-      raise ValueError(f"{flag}: {path} is in use by another training process (pid {holder}); "
-                       "wait for it to finish or choose another directory") from None
-    f.truncate(0)
-    f.write(str(os.getpid()))
-    f.flush()
-    try:
-      yield
-    finally:
-      fcntl.flock(f, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def atomic_directory(path):
-  """Yields `path + ".partial"` to write into; renames it to `path` only if the block succeeds.
-
-  A crash or kill inside the block leaves `path` absent (never half-written); a stale
-  `.partial` from an earlier crash is removed first.
-  """
-  partial = path + ".partial"
-  remove(partial)
-  os.makedirs(partial)
-  yield partial
-  remove(path)
-  os.replace(partial, path)
-
-
-def write_json(path, data):
-  """Writes `data` as JSON to a temporary file and renames it over `path`."""
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(data, f, indent=2)
-  os.replace(tmp, path)

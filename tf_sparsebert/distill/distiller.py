@@ -22,9 +22,6 @@ class Distiller(keras.Model):
        + alpha_hidden * sum over layers of hidden-state MSE (embeddings + every layer)
        + alpha_attention * sum over layers of pre-softmax attention-score MSE
 
-  With `intermediate_end_step`, the hidden and attention losses stop counting from that
-  optimizer step on (TinyBERT's prediction-layer stage); they are still reported.
-
   Examples whose label is negative (teacher-labelled augmentation) count in every loss but the
   hard-label one and in no accuracy. The teacher is frozen and run in inference mode; the
   student is called with `training=True`, which is what advances tfmot's pruning step. Each
@@ -49,13 +46,11 @@ class Distiller(keras.Model):
       layers L/N, 2L/N, ..., L (TinyBERT's uniform mapping; the embeddings match the embeddings).
     alpha_kd, alpha_ce, alpha_hidden, alpha_attention: loss weights.
     temperature: softmax temperature of the logit loss.
-    intermediate_end_step: the optimizer step from which only alpha_kd and alpha_ce count
-      (-1: never).
     regression: True for a one-output regression head (STS-B).
   """
 
   def __init__(self, student, teacher, alpha_kd=1.0, alpha_ce=0.0, alpha_hidden=1.0,
-               alpha_attention=1.0, temperature=1.0, intermediate_end_step=-1, regression=False,
+               alpha_attention=1.0, temperature=1.0, regression=False,
                **kwargs):
     super().__init__(**kwargs)
     self.student = student
@@ -66,7 +61,6 @@ class Distiller(keras.Model):
     self.alpha_hidden = alpha_hidden
     self.alpha_attention = alpha_attention
     self.temperature = temperature
-    self.intermediate_end_step = intermediate_end_step
     self.regression = regression
     self._needs_internals = alpha_hidden > 0 or alpha_attention > 0
     self._needs_teacher = self._needs_internals or alpha_kd > 0
@@ -138,17 +132,10 @@ class Distiller(keras.Model):
     parts["attention_loss"] = (losses.attention_loss(
         [tf.stop_gradient(a) for a in teacher_out["attention_scores"]],
         student_out["attention_scores"], mask) if self.alpha_attention else zero)
-    on = self._intermediate_weight()
     parts["loss"] = (self.alpha_kd * parts["kd_loss"] + self.alpha_ce * parts["ce_loss"]
-                     + on * self.alpha_hidden * parts["hidden_loss"]
-                     + on * self.alpha_attention * parts["attention_loss"])
+                     + self.alpha_hidden * parts["hidden_loss"]
+                     + self.alpha_attention * parts["attention_loss"])
     return parts
-
-  def _intermediate_weight(self):
-    """1.0 while the hidden and attention losses count, 0.0 from `intermediate_end_step` on."""
-    if self.intermediate_end_step < 0 or self.optimizer is None:
-      return 1.0
-    return tf.cast(self.optimizer.iterations < self.intermediate_end_step, tf.float32)
 
   def _update_metrics(self, y, parts, s_logits):
     for name, value in parts.items():

@@ -20,6 +20,11 @@ keras = tf.keras
 TOKEN_EMBEDDING = "token_embedding"  # the vocabulary x hidden matrix (keras-nlp's layer name)
 
 
+def unwrap(layer):
+  """The layer a tfmot pruning wrapper holds, or `layer` itself if it is not wrapped."""
+  return layer.layer if isinstance(layer, pruning_wrapper.PruneLowMagnitude) else layer
+
+
 def _initializer(config):
   return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
 
@@ -143,7 +148,6 @@ def shallow_copy(classifier, num_layers, name="student"):
   the same width, e.g. the dense shallow student the paper compares SparseBERT with.
   """
   from tf_sparsebert.config import ModelConfig
-  unwrap = lambda la: la.layer if isinstance(la, pruning_wrapper.PruneLowMagnitude) else la  # noqa: E731
   source = [unwrap(la) for la in encoder_layers(classifier)]
   if not 0 < num_layers <= len(source):
     raise ValueError(f"--student_layers must be in [1, {len(source)}] for this "
@@ -173,7 +177,7 @@ def encoder_layers(model):
   """The encoder blocks of a backbone or classifier, in order (wrapped or not)."""
   found = []
   for layer in model.layers:
-    inner = layer.layer if isinstance(layer, pruning_wrapper.PruneLowMagnitude) else layer
+    inner = unwrap(layer)
     if isinstance(inner, PrunableTransformerEncoder):
       found.append(layer)
   if not found:

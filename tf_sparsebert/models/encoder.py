@@ -32,8 +32,32 @@ class PrunableTransformerEncoder(keras_nlp.layers.TransformerEncoder,
   ```
   """
 
+  def __init__(self, *args, key_dim=None, **kwargs):
+    """Takes keras-nlp `TransformerEncoder`'s arguments, and `key_dim`: the size of each
+    attention head, if not `hidden_dim // num_heads` (a layer whose heads were pruned away)."""
+    super().__init__(*args, **kwargs)
+    self.key_dim = key_dim
+
+  def get_config(self):
+    config = super().get_config()
+    if self.key_dim is not None:
+      config["key_dim"] = self.key_dim
+    return config
+
   def build(self, inputs_shape):
     super().build(inputs_shape)
+    hidden_dim = int(tf.TensorShape(inputs_shape)[-1])
+    if self.key_dim is not None and self.key_dim != hidden_dim // self.num_heads:
+      # keras-nlp sizes the heads as hidden_dim // num_heads: replace its attention layer.
+      del self._self_attention_layer
+      self._self_attention_layer = keras.layers.MultiHeadAttention(
+          num_heads=self.num_heads, key_dim=self.key_dim, dropout=self.dropout,
+          kernel_initializer=keras.initializers.get(
+              keras.initializers.serialize(self.kernel_initializer)),
+          bias_initializer=keras.initializers.get(
+              keras.initializers.serialize(self.bias_initializer)),
+          dtype=self.dtype_policy, name="self_attention_layer")
+      self._self_attention_layer._build_from_signature(query=inputs_shape, value=inputs_shape)
     # tf_keras MultiHeadAttention creates its q/k/v/o kernels only on its first call; tfmot's
     # wrapper asks for them before that, so build them here. (keras-nlp builds the FFN and
     # LayerNorm sublayers without name scopes, so their variables are all named `kernel:0` etc.;

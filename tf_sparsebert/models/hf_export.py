@@ -12,7 +12,7 @@ import numpy as np
 
 from tf_sparsebert.models.checkpoints import hf_weight_map
 from tf_sparsebert.models.encoder import PrunableTransformerEncoder
-from tf_sparsebert.pruning.prune import _unwrap
+from tf_sparsebert.models.bert import unwrap
 
 _ACTIVATIONS = {"gelu": "gelu", "gelu_approximate": "gelu_new"}
 
@@ -43,7 +43,7 @@ def save_hf(model, directory, config, vocab, lowercase=True):
     lowercase: the tokenizer's lower-casing (written to tokenizer_config.json).
   """
   from safetensors.numpy import save_file
-  layers = [_unwrap(layer) for layer in model.layers]
+  layers = [unwrap(layer) for layer in model.layers]
   if not any(isinstance(layer, PrunableTransformerEncoder) for layer in layers):
     raise ValueError("save_hf needs a model built by tf_sparsebert (no encoder layers found)")
   if any(isinstance(layer, PrunableTransformerEncoder)

@@ -6,8 +6,6 @@ import os
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
-import tf_sparsebert.distill.distiller  # noqa: F401  (registers serializable classes)
-import tf_sparsebert.optimization  # noqa: F401
 from tf_sparsebert.models.checkpoints import make_preprocessor
 from tf_sparsebert.models.encoder import PrunableTransformerEncoder  # noqa: F401
 
@@ -45,7 +43,11 @@ def check_classifier_files(path, flag):
 
 
 def load_classifier(path, flag="--model_dir"):
-  """Loads a classifier saved by `save_classifier` (wrapped or stripped) from a dir or .keras file."""
+  """Loads a classifier saved by `save_classifier` (wrapped or stripped) from a dir or .keras file.
+
+  A wrapped model needs `tf_sparsebert.pruning` imported (it registers `PruneKernelBlocks`);
+  `import tf_sparsebert` does that.
+  """
   path = _keras_path(path, flag)
   try:
     with tfmot.sparsity.keras.prune_scope():

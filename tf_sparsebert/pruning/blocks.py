@@ -6,10 +6,6 @@ Each of them is one matrix to the model and to TFLite (one FULLY_CONNECTED op), 
 is computed on that matrix: the row-major `[in, out]` view. `block_size=(16, 1)` groups 16
 consecutive inputs of one output unit, which TFLite stores as a 1x16 block of its `[out, in]`
 weights and its sparse FULLY_CONNECTED kernels read directly.
-
-The same wrapper gives each kernel its own share of the schedule (`kernel_scales`), for
-`--kernel_sparsity` (`allocation.py`): tfmot has one schedule per wrapped layer, and one encoder
-layer holds all six kernels.
 """
 
 import numpy as np
@@ -40,61 +36,33 @@ def zero_block_fraction(kernel, input_rank, block_size):
   return float(np.mean(np.all(blocks == 0, axis=(1, 3))))
 
 
-class _ScaledSchedule:
-  """`schedule`'s decision to prune, with its sparsity times `scale`."""
+class MatrixViewPruning(pruning_impl.Pruning):
+  """tfmot's `Pruning`, with block masks computed on each weight's `[in, out]` view."""
 
-  def __init__(self, schedule, scale):
-    self._schedule, self._scale = schedule, scale
-
-  def __call__(self, step):
-    should_prune, sparsity = self._schedule(step)
-    return should_prune, sparsity * self._scale
-
-
-class _MatrixViewPruning(pruning_impl.Pruning):
-  """tfmot's `Pruning`, with block masks computed on each weight's `[in, out]` view, and each
-  weight's sparsity the schedule's times its own scale."""
-
-  def __init__(self, input_ranks, kernel_scales, **kwargs):
+  def __init__(self, input_ranks, **kwargs):
     self._input_ranks = list(input_ranks)
-    self._kernel_scales = list(kernel_scales)
     super().__init__(**kwargs)
 
   def _validate_block(self):
-    for name, values in (("input ranks", self._input_ranks),
-                         ("kernel scales", self._kernel_scales)):
-      if len(values) != len(self._pruning_vars):
-        raise ValueError(f"{len(self._pruning_vars)} prunable weights but {len(values)} {name}")
+    if len(self._input_ranks) != len(self._pruning_vars):
+      raise ValueError(f"{len(self._pruning_vars)} prunable weights but "
+                       f"{len(self._input_ranks)} input ranks")
 
   def _maybe_update_block_mask(self, weights):
     index = next(i for i, (w, _, _) in enumerate(self._pruning_vars) if w is weights)
     view = tf.reshape(weights, matrix_view_shape(weights.shape, self._input_ranks[index]))
-    schedule = self._pruning_schedule
-    self._pruning_schedule = _ScaledSchedule(schedule, self._kernel_scales[index])
-    try:
-      threshold, mask = super()._maybe_update_block_mask(view)
-    finally:
-      self._pruning_schedule = schedule
+    threshold, mask = super()._maybe_update_block_mask(view)
     return threshold, tf.reshape(mask, tf.shape(weights))
 
 
 @keras.utils.register_keras_serializable(package="tf_sparsebert")
 class PruneKernelBlocks(pruning_wrapper.PruneLowMagnitude):
-  """`prune_low_magnitude` with block sparsity for layers with 3-D kernels, and per-kernel targets.
+  """`prune_low_magnitude` with block sparsity for layers with 3-D kernels.
 
   The wrapped layer provides `kernel_input_ranks()`, one entry per prunable weight: how many
-  leading axes of that kernel are its inputs (see `PrunableTransformerEncoder`). `kernel_scales`
-  (one per prunable weight, default all 1) multiplies the schedule's sparsity for that weight, so
-  each kernel ramps to its own target on the same schedule (`allocation.kernel_targets`).
-  Everything else (`UpdatePruningStep`, `strip_pruning`, `PruningSummaries`, saving) is tfmot's.
+  leading axes of that kernel are its inputs (see `PrunableTransformerEncoder`). Everything else
+  (`UpdatePruningStep`, `strip_pruning`, `PruningSummaries`, saving) is tfmot's.
   """
-
-  def __init__(self, layer, kernel_scales=None, **kwargs):
-    super().__init__(layer, **kwargs)
-    self.kernel_scales = None if kernel_scales is None else [float(s) for s in kernel_scales]
-
-  def get_config(self):
-    return {**super().get_config(), "kernel_scales": self.kernel_scales}
 
   def build(self, input_shape):
     block_size = self.block_size
@@ -103,12 +71,15 @@ class PruneKernelBlocks(pruning_wrapper.PruneLowMagnitude):
       super().build(input_shape)
     finally:
       self.block_size = block_size
-    self.pruning_obj = _MatrixViewPruning(
+    self.pruning_obj = self.make_pruning(
+        block_size,
         input_ranks=self.layer.kernel_input_ranks(),
-        kernel_scales=self.kernel_scales or [1.0] * len(self.pruning_vars),
         training_step_fn=lambda: self.pruning_step,
         pruning_vars=self.pruning_vars,
         pruning_schedule=self.pruning_schedule,
-        block_size=block_size,
         sparsity_m_by_n=self.sparsity_m_by_n,
         block_pooling_type=self.block_pooling_type)
+
+  def make_pruning(self, block_size, **kwargs):
+    """The `Pruning` object that computes this wrapper's masks (subclasses choose another)."""
+    return MatrixViewPruning(block_size=block_size, **kwargs)

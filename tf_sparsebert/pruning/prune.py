@@ -7,16 +7,12 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
-from tf_sparsebert.models.bert import encoder_layers
+from tf_sparsebert.models.bert import encoder_layers, unwrap
 from tf_sparsebert.models.encoder import PRUNABLE_KERNELS, PrunableTransformerEncoder
-from tf_sparsebert.pruning.allocation import layer_kernel_targets
 from tf_sparsebert.pruning.blocks import PruneKernelBlocks, zero_block_fraction
+from tf_sparsebert.pruning.structured import PruneStructured, removed_groups
 
 keras = tf.keras
-
-
-def _unwrap(layer):
-  return layer.layer if isinstance(layer, pruning_wrapper.PruneLowMagnitude) else layer
 
 
 def from_keras_nlp(model):
@@ -41,19 +37,8 @@ def from_keras_nlp(model):
   return model
 
 
-def _final_sparsity(schedule):
-  """The sparsity a tfmot `PolynomialDecay` or `ConstantSparsity` ends at."""
-  config = schedule.get_config()["config"]
-  if "final_sparsity" in config:
-    return config["final_sparsity"]
-  if "target_sparsity" in config:
-    return config["target_sparsity"]
-  raise ValueError(f"kernel_sparsity needs a PolynomialDecay or ConstantSparsity schedule, "
-                   f"got {type(schedule).__name__}")
-
-
 def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(1, 1),
-                        dropout=None, kernel_sparsity=None):
+                        head_sparsity=0.0, neuron_sparsity=0.0):
   """Returns a trainable copy of `model` whose encoder kernels are pruned while it trains.
 
   Every `PrunableTransformerEncoder` is rebuilt and wrapped with tfmot's `prune_low_magnitude`,
@@ -76,12 +61,10 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
     block_size: `(rows, cols)` blocks of each kernel's `[in, out]` matrix view that are kept or
       pruned together; `(1, 1)` is unstructured. `(16, 1)` and `(4, 1)` are the shapes TFLite's
       sparse FULLY_CONNECTED kernels run directly (as 1x16 / 1x4 blocks of `[out, in]`).
-    dropout: if given, the student's dropout rate everywhere (embeddings, each encoder layer's
-      attention/residual dropout, classifier head); default: `model`'s rates.
-    kernel_sparsity: `{kernel: sparsity}` for some of `PRUNABLE_KERNELS` (e.g.
-      `{"query": 0.8, "key": 0.8}`): those kernels end at their own sparsity, the others at the
-      one that keeps each encoder layer at the schedule's final sparsity
-      (`allocation.kernel_targets`); all follow the schedule's shape. Default: all alike.
+    head_sparsity: the fraction of each layer's attention heads removed whole, on the same
+      schedule (`pruning.structured`); the schedule's sparsity then applies to the weights of
+      the heads that stay.
+    neuron_sparsity: the same for each layer's FFN neurons.
   """
   if schedule is None:
     if target_sparsity is None:
@@ -92,35 +75,25 @@ def make_sparse_student(model, target_sparsity=None, schedule=None, block_size=(
   block_size = tuple(int(b) for b in block_size)
   if len(block_size) != 2 or min(block_size) < 1:
     raise ValueError(f"block_size must be two positive integers, got {block_size}")
-  if dropout is not None and not 0.0 <= dropout < 1.0:
-    raise ValueError(f"dropout must be in [0, 1), got {dropout}")
   model = from_keras_nlp(model)
   encoder_layers(model)  # raises a clear error if there is nothing to prune
-  final = _final_sparsity(schedule) if kernel_sparsity else None
 
   def clone(layer):
-    layer = _unwrap(layer)
-    config = layer.get_config()
-    if dropout is not None:
-      if isinstance(layer, keras.layers.Dropout):
-        config["rate"] = dropout
-      elif isinstance(layer, PrunableTransformerEncoder):
-        config["dropout"] = dropout
-    new = layer.__class__.from_config(config)
+    layer = unwrap(layer)
+    new = layer.__class__.from_config(layer.get_config())
     if isinstance(new, PrunableTransformerEncoder):
-      if block_size == (1, 1) and not kernel_sparsity:
+      if head_sparsity or neuron_sparsity:
+        new = PruneStructured(new, pruning_schedule=schedule, block_size=block_size,
+                              head_sparsity=head_sparsity, neuron_sparsity=neuron_sparsity)
+      elif block_size == (1, 1):
         new = tfmot.sparsity.keras.prune_low_magnitude(new, pruning_schedule=schedule)
       else:
-        scales = None
-        if kernel_sparsity:
-          scales = [t / final for t in layer_kernel_targets(layer, final, kernel_sparsity)]
-        new = PruneKernelBlocks(new, pruning_schedule=schedule, block_size=block_size,
-                                kernel_scales=scales)
+        new = PruneKernelBlocks(new, pruning_schedule=schedule, block_size=block_size)
     return new
 
   student = keras.models.clone_model(model, clone_function=clone)
   for src, dst in zip(model.layers, student.layers):
-    _unwrap(dst).set_weights(_unwrap(src).get_weights())
+    unwrap(dst).set_weights(unwrap(src).get_weights())
   student.trainable = True
   for layer in student.layers:
     layer.trainable = True
@@ -150,14 +123,28 @@ def sparsity_report(model, block_size=(1, 1)):
 
   Returns:
     A dict: `{"kernels": [{"layer", "kernel", "shape", "sparsity"[, "block_sparsity"]}, ...],
-    "overall": float, "min": float, "max": float, "num_weights": int, "num_zeros": int}`, plus
+    "overall": float, "min": float, "max": float, "num_weights": int, "num_zeros": int,
+    "structure": {heads, heads_removed, neurons, neurons_removed}, "remaining_sparsity": the
+    zero fraction of the weights of the heads and neurons that stay}`, plus
     `"block_size"` and `"block_overall"` (mean over kernels) for block sizes other than `(1, 1)`.
   """
   block_size = tuple(int(b) for b in block_size)
   rows, zeros, total = [], 0, 0
+  structure = {"heads": 0, "heads_removed": 0, "neurons": 0, "neurons_removed": 0}
+  removed_weights = 0
   digest = hashlib.sha256()
   for layer in encoder_layers(model):
-    inner = _unwrap(layer)
+    inner = unwrap(layer)
+    kernels = [w.numpy() for w in inner.get_prunable_weights()]
+    groups = removed_groups(inner)
+    heads, neurons = kernels[3].shape[0], kernels[4].shape[1]
+    structure["heads"] += heads
+    structure["heads_removed"] += len(groups["heads"])
+    structure["neurons"] += neurons
+    structure["neurons_removed"] += len(groups["neurons"])
+    # the weights of removed heads (q, k, v, o slices) and neurons (W1 column, W2 row)
+    removed_weights += len(groups["heads"]) * sum(k.size // heads for k in kernels[:4])
+    removed_weights += len(groups["neurons"]) * sum(k.size // neurons for k in kernels[4:])
     for name, weight, rank in zip(PRUNABLE_KERNELS, inner.get_prunable_weights(),
                                   inner.kernel_input_ranks()):
       value = weight.numpy()
@@ -173,7 +160,9 @@ def sparsity_report(model, block_size=(1, 1)):
   sparsities = [r["sparsity"] for r in rows]
   report = {"kernels": rows, "overall": zeros / total, "min": min(sparsities),
             "max": max(sparsities), "num_weights": total, "num_zeros": zeros,
-            "zeros_sha256": digest.hexdigest()}
+            "zeros_sha256": digest.hexdigest(), "structure": structure,
+            # zeros among the weights of the heads and neurons that stay
+            "remaining_sparsity": (zeros - removed_weights) / max(total - removed_weights, 1)}
   if block_size != (1, 1):
     report["block_size"] = list(block_size)
     report["block_overall"] = float(np.mean([r["block_sparsity"] for r in rows]))

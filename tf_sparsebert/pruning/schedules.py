@@ -28,25 +28,8 @@ def resolve_end_step(pruning_config, total_steps):
   return end
 
 
-def lr_restart_step(pruning_config, schedule, one_shot, total_steps):
-  """The step where `--pruning_lr_rewind` restarts the learning rate (0: no restart).
-
-  Raises if it is set but no steps follow the ramp to rewind over.
-  """
-  if not pruning_config.lr_rewind:
-    return 0
-  if one_shot:
-    raise ValueError("--pruning_lr_rewind needs a pruning ramp; --strategy=prune_then_finetune "
-                     "prunes once at the first step and already trains at the full rate after it")
-  if schedule.end_step >= total_steps:
-    raise ValueError(f"--pruning_lr_rewind: the ramp ends at the last training step "
-                     f"({schedule.end_step} of {total_steps}), so there is nothing to rewind; "
-                     f"set --pruning_end_step below {total_steps}")
-  return schedule.end_step
-
-
 def cubic_schedule(pruning_config, total_steps):
-  """tfmot `PolynomialDecay` from 0 to the target sparsity (power 3 by default).
+  """tfmot `PolynomialDecay` from 0 to the target sparsity, cubic (power 3).
 
   Args:
     pruning_config: a `PruningConfig`.
@@ -61,16 +44,27 @@ def cubic_schedule(pruning_config, total_steps):
       final_sparsity=pruning_config.target_sparsity,
       begin_step=pruning_config.begin_step,
       end_step=resolve_end_step(pruning_config, total_steps),
-      power=pruning_config.power,
+      power=3,
       frequency=pruning_config.frequency)
 
 
 def one_shot_schedule(pruning_config):
-  """Magnitude pruning to the target once, at the first training step; the mask is then fixed.
+  """Magnitude pruning to the target once, at `begin_step`; the mask is then fixed.
 
-  tfmot `ConstantSparsity` limited to steps 0-1: the mask is computed from the weights the
-  student starts with (prune-then-fine-tune), and afterwards only applied.
+  tfmot `ConstantSparsity` limited to one step: with `begin_step=0` the mask is computed from the
+  weights the student starts with (prune-then-fine-tune), and afterwards only applied.
   """
   pruning_config.validate()
-  return tfmot.sparsity.keras.ConstantSparsity(pruning_config.target_sparsity, begin_step=0,
-                                               end_step=1, frequency=1)
+  begin = pruning_config.begin_step
+  return tfmot.sparsity.keras.ConstantSparsity(pruning_config.target_sparsity, begin_step=begin,
+                                               end_step=begin + 1, frequency=1)
+
+
+def make_schedule(pruning_config, total_steps):
+  """The student's schedule: one-shot if `end_step == begin_step`, else the cubic ramp."""
+  if pruning_config.one_shot:
+    if pruning_config.begin_step >= total_steps:
+      raise ValueError(f"--pruning_begin_step={pruning_config.begin_step} is not before the last "
+                       f"training step ({total_steps}): the student would never be pruned.")
+    return one_shot_schedule(pruning_config)
+  return cubic_schedule(pruning_config, total_steps)
