@@ -20,6 +20,11 @@ from conftest import BERT_VOCAB, GLUE_DIR, write_tiny_checkpoint
 from test_train import _cli, _config
 
 
+def _empty_dir(path):
+  path.mkdir()
+  return str(path)
+
+
 def _glue_copy(tmp, edit):
   """A copy of MRPC's TSVs with train.tsv rewritten by `edit(bytes) -> bytes`."""
   root = tmp / "glue"
@@ -36,6 +41,16 @@ def _ckpt(tmp, edit=None, **overrides):
   if edit:
     edit(path)
   return [f"--init_checkpoint={path}"]
+
+
+def _set_config(**fields):
+  def edit(path):
+    with open(os.path.join(path, "config.json")) as f:
+      config = json.load(f)
+    config.update(fields)
+    with open(os.path.join(path, "config.json"), "w") as f:
+      json.dump(config, f)
+  return edit
 
 
 def _retensor(fn):
@@ -64,7 +79,10 @@ def _flagfile_including_itself(tmp):
 Q = "layer.1.intermediate.dense.weight"
 CASES = {
     # files
-    "tsv missing": (lambda t: ["--glue_dir=" + str(t)], r"--glue_dir: .*MRPC/train.tsv does not exist"),
+    "tsv missing": (lambda t: ["--glue_dir=" + _empty_dir(t / "glue")],
+                    r"--glue_dir: .*MRPC/train.tsv does not exist"),
+    "output inside the glue dir": (lambda t: ["--glue_dir=" + str(t)],
+                                   r"--output_dir: .*/out and --glue_dir=.* overlap"),
     "tsv empty": (lambda t: _glue_copy(t, lambda b: b""), r"--glue_dir: .*train.tsv is empty"),
     "tsv not utf-8": (lambda t: _glue_copy(t, lambda b: b + b"1\t1\t2\t\xff\xfe\tx\n"),
                       r"--glue_dir: .*train.tsv is not UTF-8"),
@@ -72,6 +90,9 @@ CASES = {
                           r"--glue_dir: .*train.tsv has columns .* expected a mrpc file"),
     "tsv truncated row": (lambda t: _glue_copy(t, lambda b: b + b"1\t123\n"),
                           r"--glue_dir: .*train.tsv line \d+ has 2 columns, mrpc needs 5"),
+    "tsv row with a tab too many": (
+        lambda t: _glue_copy(t, lambda b: b + b"1\t1\t2\tthe first\tsentence\tthe second\n"),
+        r"--glue_dir: .*train.tsv line \d+ has 6 columns, mrpc needs 5"),
     "label out of range": (lambda t: _glue_copy(t, lambda b: b + b"7\t1\t2\ta\tb\n"),
                            r"--glue_dir: .*line \d+: label '7' is not one of \['0', '1'\]"),
     "glue dir missing": (lambda t: ["--glue_dir=/nonexistent"],
@@ -102,24 +123,35 @@ CASES = {
     "config.json not json": (
         lambda t: _ckpt(t, lambda p: _write(os.path.join(p, "config.json"), b"{not json")),
         r"config.json is not valid JSON"),
+    "config.json a list": (
+        lambda t: _ckpt(t, lambda p: _write(os.path.join(p, "config.json"), b"[1, 2]")),
+        r"config.json: is not a JSON object"),
+    "layer count not an integer": (lambda t: _ckpt(t, _set_config(num_hidden_layers=2.5)),
+                                   r"config.json: num_hidden_layers must be an integer, got 2.5"),
+    "layer norm epsilon negative": (lambda t: _ckpt(t, layer_norm_eps=-1e-12),
+                                    r"config.json: --layer_norm_epsilon: must be positive"),
+    "config with fewer layers than the weights": (
+        lambda t: _ckpt(t, _set_config(num_hidden_layers=1)),
+        r"has tensors of encoder layer 1 but config.json says num_hidden_layers=1"),
     "vocab does not match": (lambda t: _ckpt(t, vocab_size=30523),
                              r"vocab.txt has 30522 tokens but config.json says vocab_size=30523"),
     # flags
     "sparsity 1.0": (lambda t: ["--target_sparsity=1.0"], r"--target_sparsity: must be in \[0, 1\)"),
     "sparsity negative": (lambda t: ["--target_sparsity=-0.1"], r"--target_sparsity"),
-    "end before begin": (lambda t: ["--pruning_begin_step=10", "--pruning_end_step=5"],
-                         r"--pruning_end_step: must be >= --pruning_begin_step \(10\) or -1"),
-    "one-shot pruning after training": (
-        lambda t: ["--pruning_begin_step=16", "--pruning_end_step=16"],
-        r"--pruning_begin_step=16 is not before the last training step \(16\)"),
+    "end step negative": (lambda t: ["--pruning_end_step=-5"],
+                          r"--pruning_end_step: must be >= the ramp's begin step \(0\) or -1"),
+    "head sparsity 1.0": (lambda t: ["--head_sparsity=1.0"],
+                          r"--head_sparsity: must be in \[0, 1\), got 1.0"),
+    "neuron sparsity negative": (lambda t: ["--neuron_sparsity=-0.5"],
+                                 r"--neuron_sparsity: must be in \[0, 1\), got -0.5"),
     "a retired flag": (lambda t: ["--strategy=finetune_then_prune"],
                        r"Unknown command line flag 'strategy'"),
     "end misaligned": (lambda t: ["--pruning_end_step=7"], r"multiple of --pruning_frequency"),
     "seq above positions": (lambda t: ["--max_seq_length=100"],
                             r"--max_seq_length=100 is above the model's 64 positions"),
     "unknown task": (lambda t: ["--task=squad"], r"--task=squad: value should be one of <cola\|mrpc"),
-    "unknown augmentation policy": (lambda t: ["--augment_policy=synonyms"],
-                                    r"--augment_policy=synonyms: value should be one of <noise"),
+    "a retired flag with a value": (lambda t: ["--augment_policy=noise"],
+                                    r"Unknown command line flag 'augment_policy'"),
     "bad pooling": (lambda t: ["--pooling=max"], r"--pooling=max: value should be one of <cls\|mean>"),
     "bad block size": (lambda t: ["--pruning_block_size=0,1"], r"--pruning_block_size"),
     "checkpoint steps negative": (lambda t: ["--checkpoint_steps=-5"],

@@ -28,7 +28,7 @@ def test_one_shot_is_a_ramp_of_no_length(begin, end, one_shot):
 
 
 def test_end_before_begin_is_refused():
-  with pytest.raises(ValueError, match=r"--pruning_end_step: must be >= --pruning_begin_step"):
+  with pytest.raises(ValueError, match=r"--pruning_end_step: must be >= the ramp's begin step"):
     cfg.PruningConfig(begin_step=10, end_step=5).validate()
 
 
@@ -36,4 +36,8 @@ def test_json_round_trip_keeps_tuples():
   c = _config(pruning=cfg.PruningConfig(block_size=(16, 1)))
   back = cfg.TrainConfig.from_dict(json.loads(c.to_json()))
   assert back == c and back.pruning.block_size == (16, 1)
-  assert back.data.augment_policy == "neighbours"  # what every shipped recipe uses
+  c = _config(pruning=cfg.PruningConfig(head_sparsity=0.5, neuron_sparsity=0.25))
+  back = cfg.TrainConfig.from_dict(json.loads(c.to_json()))
+  assert (back.pruning.head_sparsity, back.pruning.neuron_sparsity) == (0.5, 0.25)
+  with pytest.raises(ValueError, match=r"--neuron_sparsity: must be in \[0, 1\), got 1.0"):
+    cfg.PruningConfig(neuron_sparsity=1.0).validate()

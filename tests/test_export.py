@@ -109,6 +109,19 @@ def test_runner_matches_keras_on_real_sentences(block_run):
   clf = TextClassifier(os.path.join(out, "tflite", "sparse_fp32.tflite"))
   ours = np.stack([clf.classify(a, b) for a, b in zip(*examples.texts)])
   np.testing.assert_allclose(ours, probs, atol=1e-5)
+  # Each pair ran at its own length: the file's sequence dimension is dynamic.
+  assert clf.dynamic_length and report["variants"]["sparse_fp32"]["dynamic_length"]
+  shapes = {d["name"]: list(d["shape_signature"]) for d in clf.interpreter.get_input_details()}
+  assert all(shape == [1, -1] for shape in shapes.values()), shapes
+  # A short pair (MRPC's are all cut at 32 here) runs at 6 tokens, as Keras scores it padded.
+  short = glue.Examples([["profit rose ."], ["it did ."]], np.zeros(1, np.int32), "short")
+  padded = preprocessing.tokenize(short, saving.load_preprocessor(os.path.join(out, "student"),
+                                                                  32))
+  assert int(padded["padding_mask"].sum()) < 12
+  logits = model.predict(padded, verbose=0)
+  np.testing.assert_allclose(clf.classify("profit rose .", "it did ."),
+                             (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True))[0],
+                             atol=1e-5)
 
 
 @pytest.mark.parametrize("task_name,seq_len", [("mrpc", 128), ("sst2", 128), ("rte", 64)])
@@ -169,6 +182,27 @@ def test_export_cli_bad_input(tmp_path, block_run):
   assert proc.returncode != 0 and "not a tf_sparsebert export" in proc.stderr
 
 
+def test_export_cli_refuses_a_finished_export_unless_overwrite(tmp_path, block_run):
+  out, _ = block_run
+  target = tmp_path / "export"
+  args = [f"--model_dir={out}/student", f"--output_dir={target}", "--variants=dense_fp32",
+          "--max_verify_examples=4"]
+  assert _cli("tf_sparsebert.export", *args).returncode == 0
+  (target / "old_variant.tflite").write_bytes(b"stale")
+  before = (target / export.REPORT_FILE).read_bytes()
+  proc = _cli("tf_sparsebert.export", *args)
+  assert proc.returncode != 0 and "already holds an export" in proc.stderr.splitlines()[-1]
+  assert (target / export.REPORT_FILE).read_bytes() == before
+  proc = _cli("tf_sparsebert.export", *args, "--overwrite")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert sorted(os.listdir(target)) == ["dense_fp32.tflite", export.REPORT_FILE]  # no stale file
+  # A folder that is not an export, or the model's own folder: refused even with --overwrite.
+  proc = _cli("tf_sparsebert.export", f"--model_dir={out}/student", f"--output_dir={out}",
+              "--overwrite")
+  assert proc.returncode != 0 and "overlap" in proc.stderr.splitlines()[-1]
+  assert os.path.isfile(os.path.join(out, "student", "model.keras"))
+
+
 MEDIAPIPE_PYTHON = os.path.join(REPO, ".venv-mediapipe", "bin", "python")
 
 
@@ -202,9 +236,11 @@ def test_mediapipe_text_classifier_matches_keras_on_real_sentences(sst2_run):
   assert not mp["ok"] and "refused" in mp
   assert mp["max_abs_logit_diff_vs_builtin"] > export.DELEGATE_MAX_LOGIT_DIFF
   assert not os.path.exists(os.path.join(out, "tflite", "sparse_int8.mediapipe.tflite"))
-  # The MediaPipe file still carries our metadata: sparsebert_lite runs it too.
+  # The MediaPipe file still carries our metadata: sparsebert_lite runs it too. MediaPipe pads
+  # every input to the model's input length: its files are fixed-length (the LiteRT ones not).
   clf = TextClassifier(os.path.join(out, "tflite", "sparse_fp32.mediapipe.tflite"))
-  assert clf.info["task"] == "sst2" and not clf.info["is_pair"]
+  assert clf.info["task"] == "sst2" and not clf.info["is_pair"] and not clf.dynamic_length
+  assert TextClassifier(os.path.join(out, "tflite", "sparse_fp32.tflite")).dynamic_length
   np.testing.assert_allclose(clf.classify("a gripping , funny film .").sum(), 1.0, atol=1e-5)
 
 
@@ -311,3 +347,59 @@ def test_import_tf_sparsebert_does_not_import_litert():
   proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                         timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def structured_run(tiny_checkpoint_bert_vocab, tmp_path_factory):
+  """A tiny run with half its heads and FFN neurons pruned whole, exported at the end."""
+  out = str(tmp_path_factory.mktemp("structured_run") / "out")
+  proc = _cli("tf_sparsebert.train", "--flagfile=configs/tiny.flags",
+              f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
+              "--head_sparsity=0.5", "--neuron_sparsity=0.5", "--target_sparsity=0.5",
+              "--export_tflite")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(os.path.join(out, "tflite", export.REPORT_FILE)) as f:
+    return out, json.load(f)
+
+
+def test_a_structured_student_exports_compacted_files_verified(structured_run):
+  out, report = structured_run
+  with open(os.path.join(out, "sparsity.json")) as f:
+    sparsity = json.load(f)
+  # 1 of 2 heads and 32 of 64 neurons per layer; the rest at 50%: 75% of the encoder overall.
+  assert sparsity["structure"] == {"heads": 4, "heads_removed": 2, "neurons": 128,
+                                   "neurons_removed": 64}
+  assert sparsity["remaining_sparsity"] == pytest.approx(0.5, abs=0.01)
+  assert sparsity["overall"] == pytest.approx(0.75, abs=0.01)
+  assert [(r["heads_kept"], r["ffn_neurons_kept"]) for r in report["compaction"]] == [(1, 32)] * 2
+  assert set(report["variants"]) == set(export.default_variants(0.5, 0.5))
+  for variant, entry in report["variants"].items():
+    run = entry["runs"][entry["op_resolver"]]
+    assert run["ok"], (variant, run)
+  # The compacted dense int8 file holds half the attention and FFN weights of the dense one.
+  sizes = {v: sum(w["shape"][0] * w["shape"][1] for w in e["fully_connected"])
+           for v, e in report["variants"].items()}
+  head = 32 * 32 + 2 * 32  # the pooler and the classifier, never pruned
+  assert sizes["dense_int8"] == 2 * (4 * 32 * 32 + 2 * 32 * 64) + head
+  assert sizes["compact_dense_int8"] - head == (sizes["dense_int8"] - head) // 2
+  assert report["variants"]["compact_dense_int8"]["bytes"] < report["variants"]["dense_int8"][
+      "bytes"]
+
+
+def test_a_flipped_byte_is_caught_by_the_reports_checksum(block_run, tmp_path):
+  import hashlib
+  import shutil
+  out, report = block_run
+  for entry in report["variants"].values():
+    with open(os.path.join(out, "tflite", entry["file"]), "rb") as f:
+      assert hashlib.sha256(f.read()).hexdigest() == entry["sha256"]
+  copy = tmp_path / "tflite"
+  shutil.copytree(os.path.join(out, "tflite"), copy)
+  TextClassifier(str(copy / "dense_fp32.tflite"))  # intact: loads
+  data = bytearray((copy / "dense_fp32.tflite").read_bytes())
+  data[len(data) // 2] ^= 0x01  # one bit of a weight
+  (copy / "dense_fp32.tflite").write_bytes(bytes(data))
+  with pytest.raises(ValueError, match="does not match the checksum export_report.json"):
+    TextClassifier(str(copy / "dense_fp32.tflite"))
+  proc = _cli("sparsebert_lite.classify", f"--model={copy}/dense_fp32.tflite", "--text=hi")
+  assert proc.returncode != 0 and "checksum" in proc.stderr.strip().splitlines()[-1]

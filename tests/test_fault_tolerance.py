@@ -112,3 +112,28 @@ def test_killed_in_every_stage_resumes_and_matches_an_uninterrupted_run(
   # Dropout draws are not part of the backup, so "within noise", not bit-identical.
   assert abs(metrics["student"]["accuracy"] - reference["student"]["accuracy"]) <= 12.5
   assert abs(metrics["teacher"]["accuracy"] - reference["teacher"]["accuracy"]) <= 12.5
+
+
+def test_sigterm_ends_with_one_line_and_the_same_command_resumes(tiny_checkpoint_bert_vocab,
+                                                                  tmp_path):
+  """SIGTERM (a scheduler's stop) and Ctrl-C end with one `error:` line saying how to resume,
+  not a traceback or a silent 143; the same command then finishes the run."""
+  import signal
+  out = str(tmp_path / "run")
+  cmd = [sys.executable, "-m", "tf_sparsebert.train", *TINY,
+         f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}"]
+  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True, env=dict(os.environ, CI="1"))
+  deadline = time.time() + 300
+  while not os.path.exists(os.path.join(out, "backup")) and time.time() < deadline:
+    time.sleep(0.2)  # training has started (its first backup folder exists)
+  proc.send_signal(signal.SIGTERM)
+  stderr = proc.communicate(timeout=300)[1]
+  assert proc.returncode == 130, stderr[-2000:]
+  assert stderr.strip().splitlines()[-1] == (
+      "error: interrupted (SIGTERM); rerun the same command to resume from the last backup")
+  assert "Traceback" not in stderr
+  again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, CI="1"))
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert os.path.isfile(os.path.join(out, "metrics.json"))

@@ -77,6 +77,21 @@ def test_evaluate_cli_reproduces_the_run_metrics(tiny_run, tmp_path):
   np.testing.assert_allclose(evaluated["f1"], recorded["f1"])
 
 
+def test_evaluate_refuses_another_task_and_defaults_to_the_models(tiny_run, tmp_path):
+  with open(os.path.join(tiny_run, "student", "task.json")) as f:
+    assert json.load(f) == {"task": "mrpc", "labels": ["0", "1"]}
+  proc = _cli("tf_sparsebert.evaluate", f"--model_dir={tiny_run}/student", "--task=sst2",
+              "--glue_dir=../shared/data/glue", "--max_seq_length=32", "--max_eval_examples=8")
+  assert proc.returncode != 0
+  assert proc.stderr.strip().splitlines()[-1] == (
+      f"error: --task=sst2: the model in {tiny_run}/student was trained for mrpc (its task.json);"
+      " pass --task=mrpc")
+  proc = _cli("tf_sparsebert.evaluate", f"--model_dir={tiny_run}/student",  # no --task
+              "--glue_dir=../shared/data/glue", "--max_seq_length=32", "--max_eval_examples=8")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert json.loads(proc.stdout)["task"] == "mrpc"
+
+
 def test_finished_run_is_never_overwritten(tiny_run, tiny_checkpoint_bert_vocab):
   before = os.path.getmtime(os.path.join(tiny_run, "metrics.json"))
   proc = _cli("tf_sparsebert.train", "--flagfile=configs/tiny.flags",
@@ -157,8 +172,7 @@ def test_a_run_in_progress_is_never_joined(tiny_checkpoint_bert_vocab, tmp_path)
 def test_fresh_neighbour_copies_every_epoch(tiny_run, tmp_path, tiny_checkpoint_bert_vocab):
   out = str(tmp_path / "fresh")
   config = _config([f"--init_checkpoint={tiny_checkpoint_bert_vocab}", f"--output_dir={out}",
-                    f"--teacher_model={tiny_run}/teacher", "--augment_factor=2",
-                    "--augment_policy=neighbours"])
+                    f"--teacher_model={tiny_run}/teacher", "--augment_factor=2"])
   p = pipeline.prepare(config)
   assert isinstance(p.data.student_ds, list) and len(p.data.student_ds) == 2  # --student_epochs=2
   epochs = [[(x["token_ids"].numpy(), y.numpy()) for x, y in d] for d in p.data.student_ds]
@@ -172,14 +186,14 @@ def test_fresh_neighbour_copies_every_epoch(tiny_run, tmp_path, tiny_checkpoint_
   result = train.run(config)
   assert len(result["timing"]["student_epoch_seconds"]) == 2
   with open(os.path.join(out, "config.json")) as f:
-    data = json.load(f)["train"]["data"]
-  assert data["augment_policy"] == "neighbours"
+    assert json.load(f)["train"]["data"]["augment_factor"] == 2
 
 
 @pytest.mark.parametrize("argv, match", [
     (["--target_sparsity=1.0"], r"--target_sparsity: must be in \[0, 1\)"),
     (["--target_sparsity=-0.1"], r"--target_sparsity"),
-    (["--pruning_begin_step=10", "--pruning_end_step=5"], r"--pruning_end_step: must be >="),
+    (["--pruning_end_step=-2"], r"--pruning_end_step: must be >="),
+    (["--head_sparsity=1.0"], r"--head_sparsity: must be in \[0, 1\)"),
     (["--pruning_end_step=1000"], r"--pruning_end_step=1000 is after the last training step"),
     (["--pruning_end_step=7"], r"multiple of --pruning_frequency"),
     (["--max_seq_length=100"], r"--max_seq_length=100 is above the model's 64 positions"),

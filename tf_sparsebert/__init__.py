@@ -30,7 +30,6 @@ from tf_sparsebert.models.encoder import PrunableTransformerEncoder  # noqa: E40
 from tf_sparsebert.models.hf_export import save_hf  # noqa: E402
 from tf_sparsebert.pruning.prune import (make_sparse_student, sparsity_report,  # noqa: E402
                                          strip)
-from tf_sparsebert.train import run  # noqa: E402
 
 __all__ = [
     "DataConfig", "DistillConfig", "Distiller", "DistributeConfig", "ModelConfig",
@@ -41,8 +40,12 @@ __all__ = [
 
 
 def __getattr__(name):
-  """`export_tflite` is imported on first use: it needs LiteRT, which training does not."""
+  """`export_tflite` and `run` are imported on first use: the first needs LiteRT, which training
+  does not, and `python -m tf_sparsebert.train` must not find its module imported already."""
   if name == "export_tflite":
     from tf_sparsebert.export import export_tflite
     return export_tflite
+  if name == "run":
+    from tf_sparsebert.train import run
+    return run
   raise AttributeError(f"module 'tf_sparsebert' has no attribute {name!r}")

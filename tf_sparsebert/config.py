@@ -11,7 +11,6 @@ from typing import Optional, Tuple
 
 DISTRIBUTION_STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 STUDENT_INITS = ("pretrained", "teacher")
-AUGMENT_POLICIES = ("noise", "neighbours")  # tf_sparsebert.data.augment.POLICIES
 
 
 def _check(condition, field, message):
@@ -46,6 +45,8 @@ class ModelConfig:
            f"must be gelu or gelu_approximate, got {self.activation!r}")
     for name in ("dropout", "attention_dropout"):
       _check(0.0 <= getattr(self, name) < 1.0, name, "must be in [0, 1)")
+    for name in ("layer_norm_epsilon", "initializer_range"):
+      _check(getattr(self, name) > 0, name, f"must be positive, got {getattr(self, name)}")
     return self
 
   @classmethod
@@ -56,22 +57,37 @@ class ModelConfig:
     by "gelu"). Errors name `config_path` and `--init_checkpoint`.
     """
     where = f"--init_checkpoint: {config_path}"
+    if not isinstance(fields, dict):
+      raise ValueError(f"{where}: is not a JSON object")
+
+    def integer(key, default=None):
+      value = fields[key] if default is None else fields.get(key, default)
+      if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where}: {key} must be an integer, got {value!r}")
+      return value
+
+    def number(key, default):
+      value = fields.get(key, default)
+      if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: {key} must be a number, got {value!r}")
+      return float(value)
+
     act = fields.get("hidden_act", "gelu")
-    if act not in activations:
+    if not isinstance(act, str) or act not in activations:
       raise ValueError(f"{where}: unsupported hidden_act {act!r}")
     if fields.get("position_embedding_type", "absolute") != "absolute":
       raise ValueError(f"{where}: only absolute position embeddings.")
     try:
       config = cls(
-          vocabulary_size=int(fields["vocab_size"]), num_layers=int(fields["num_hidden_layers"]),
-          num_heads=int(fields["num_attention_heads"]), hidden_dim=int(fields["hidden_size"]),
-          intermediate_dim=int(fields["intermediate_size"]),
-          max_sequence_length=int(fields.get("max_position_embeddings", 512)),
-          num_segments=int(fields.get("type_vocab_size", 2)),
-          dropout=float(fields.get("hidden_dropout_prob", 0.1)),
-          attention_dropout=float(fields.get("attention_probs_dropout_prob", 0.1)),
-          layer_norm_epsilon=float(fields.get("layer_norm_eps", 1e-12)),
-          initializer_range=float(fields.get("initializer_range", 0.02)),
+          vocabulary_size=integer("vocab_size"), num_layers=integer("num_hidden_layers"),
+          num_heads=integer("num_attention_heads"), hidden_dim=integer("hidden_size"),
+          intermediate_dim=integer("intermediate_size"),
+          max_sequence_length=integer("max_position_embeddings", 512),
+          num_segments=integer("type_vocab_size", 2),
+          dropout=number("hidden_dropout_prob", 0.1),
+          attention_dropout=number("attention_probs_dropout_prob", 0.1),
+          layer_norm_epsilon=number("layer_norm_eps", 1e-12),
+          initializer_range=number("initializer_range", 0.02),
           activation=activations[act])
     except KeyError as e:
       raise ValueError(f"--init_checkpoint: {config_path} lacks the field {e}") from None
@@ -98,9 +114,7 @@ class DataConfig:
   max_train_examples: int = 0           # 0: all
   max_eval_examples: int = 0            # 0: all
   augment_factor: int = 0               # teacher-labelled copies per training example, made
-                                        # afresh every student epoch
-  augment_policy: str = "neighbours"    # neighbours: TinyBERT's word replacement by nearest words
-                                        # of the embeddings; noise: mask/random word/delete
+                                        # afresh every student epoch (data.augment)
   seed: int = 42
 
   @property
@@ -125,8 +139,6 @@ class DataConfig:
     _check(self.max_train_examples >= 0, "max_train_examples", "must be >= 0")
     _check(self.max_eval_examples >= 0, "max_eval_examples", "must be >= 0")
     _check(self.augment_factor >= 0, "augment_factor", "must be >= 0")
-    _check(self.augment_policy in AUGMENT_POLICIES, "augment_policy",
-           f"must be one of {AUGMENT_POLICIES}, got {self.augment_policy!r}")
     return self
 
 
@@ -136,7 +148,10 @@ class PruningConfig:
 
   `end_step == begin_step` prunes once, at that step, to the target and keeps the mask fixed
   afterwards (prune-then-fine-tune); otherwise the sparsity ramps from 0 at `begin_step` to the
-  target at `end_step` (-1: the last training step, as in the paper).
+  target at `end_step` (-1: the last training step, as in the paper). `head_sparsity` and
+  `neuron_sparsity` remove that fraction of each layer's attention heads and FFN neurons whole,
+  on the same ramp (`pruning.structured`); `target_sparsity` then applies to the weights of the
+  heads and neurons that stay. `begin_step` has no flag: every recipe starts at 0.
   """
 
   target_sparsity: float = 0.9
@@ -144,6 +159,8 @@ class PruningConfig:
   end_step: int = -1
   frequency: int = 10
   block_size: Tuple[int, int] = (1, 1)
+  head_sparsity: float = 0.0
+  neuron_sparsity: float = 0.0
 
   @property
   def one_shot(self):
@@ -152,10 +169,14 @@ class PruningConfig:
   def validate(self):
     _check(0.0 <= self.target_sparsity < 1.0, "target_sparsity",
            f"must be in [0, 1), got {self.target_sparsity}")
-    _check(self.begin_step >= 0, "pruning_begin_step", "must be >= 0")
+    _check(self.begin_step >= 0, "pruning_end_step", f"the ramp's begin step must be >= 0, got "
+           f"{self.begin_step}")
     _check(self.end_step == -1 or self.end_step >= self.begin_step, "pruning_end_step",
-           f"must be >= --pruning_begin_step ({self.begin_step}) or -1, got {self.end_step}")
+           f"must be >= the ramp's begin step ({self.begin_step}) or -1, got {self.end_step}")
     _check(self.frequency > 0, "pruning_frequency", "must be positive")
+    for name in ("head_sparsity", "neuron_sparsity"):
+      _check(0.0 <= getattr(self, name) < 1.0, name,
+             f"must be in [0, 1), got {getattr(self, name)}")
     _check(len(self.block_size) == 2 and all(b >= 1 for b in self.block_size),
            "pruning_block_size", f"must be two positive integers, got {self.block_size}")
     return self

@@ -12,6 +12,7 @@ from absl import app, flags
 import tf_sparsebert  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from tf_sparsebert import metrics
 from tf_sparsebert.data import glue, preprocessing
+from tf_sparsebert.models import saving
 
 
 def evaluate(model, features, labels, task, batch_size=64, bucket_width=32):
@@ -24,9 +25,10 @@ def evaluate(model, features, labels, task, batch_size=64, bucket_width=32):
 
 def evaluate_saved(model_dir, data_config, split):
   """Loads `model_dir` (model.keras + tokenizer) and evaluates it on `split` of the task."""
-  from tf_sparsebert.models import saving
   task = glue.get_task(data_config.task)
   data_config.validate()
+  saving.check_classifier_files(model_dir, "--model_dir")
+  saving.check_task(model_dir, task)
   examples = glue.load_split(data_config, split)
   model = saving.load_classifier(model_dir)
   positions = model.get_layer("position_embedding").sequence_length
@@ -50,6 +52,8 @@ def main(argv):
   from tf_sparsebert import flags as tsb_flags
   data_config = tsb_flags.data_config_from_flags(flags.FLAGS)
   try:
+    if not flags.FLAGS["task"].present:  # the model's own task, if it recorded one
+      data_config.task = saving.saved_task(flags.FLAGS.model_dir) or data_config.task
     result = evaluate_saved(flags.FLAGS.model_dir, data_config, flags.FLAGS.split)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")

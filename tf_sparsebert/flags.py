@@ -43,10 +43,6 @@ def define_data_flags(flag_values=flags.FLAGS):
   _define(fv, "integer", "augment_factor", d.augment_factor,
           "Distil the student also on this many teacher-labelled copies of each training "
           "example, made afresh every student epoch (0: none).")
-  _define(fv, "enum", "augment_policy", d.augment_policy, list(cfg.AUGMENT_POLICIES),
-          "How the copies are made: neighbours (TinyBERT's word replacement: 40% of the words "
-          "replaced by one of their 15 nearest words in the checkpoint's word embeddings) or "
-          "noise (10% of words masked, 10% replaced by random words of the corpus, 5% deleted).")
   _define(fv, "integer", "seed", d.seed, "Random seed for initialisation and shuffling.")
 
 
@@ -89,16 +85,22 @@ def define_train_flags(flag_values=flags.FLAGS):
     _define(fv, "float", f"{prefix}_learning_rate", lr, f"Peak learning rate of the {prefix}.")
   _define(fv, "float", "target_sparsity", p.target_sparsity,
           "Final fraction of zeros in each pruned kernel, in [0, 1).")
-  _define(fv, "integer", "pruning_begin_step", p.begin_step, "Student step where pruning starts.")
   _define(fv, "integer", "pruning_end_step", p.end_step,
-          "Student step where the target is reached (-1: the end of training; equal to "
-          "--pruning_begin_step: pruned once there to the target, the mask then fixed, as in "
-          "the prune-then-fine-tune baseline).")
+          "Student step where the target is reached, the ramp starting at step 0 (-1: the end "
+          "of training; 0: pruned once at the first step, the mask then fixed, as in the "
+          "prune-then-fine-tune baseline).")
   _define(fv, "integer", "pruning_frequency", p.frequency, "Steps between mask updates.")
   _define(fv, "list", "pruning_block_size", ["1", "1"],
           "Pruning block shape (rows,cols) of each kernel's [in, out] matrix: 1,1 is "
           "unstructured (smallest file, no speed-up in LiteRT); 16,1 is what LiteRT's sparse "
           "int8 kernels read directly.")
+  _define(fv, "float", "head_sparsity", p.head_sparsity,
+          "Fraction of each layer's attention heads removed whole, on the same ramp (smaller "
+          "dense matrices: what makes a file faster on a phone); --target_sparsity then applies "
+          "to the weights of the heads that stay.")
+  _define(fv, "float", "neuron_sparsity", p.neuron_sparsity,
+          "Fraction of each layer's FFN neurons removed whole, on the same ramp (as "
+          "--head_sparsity).")
   _define(fv, "float", "alpha_kd", k.alpha_kd, "Weight of the logit (KL) distillation loss.")
   _define(fv, "float", "alpha_ce", k.alpha_ce, "Weight of the hard-label cross-entropy.")
   _define(fv, "float", "alpha_hidden", k.alpha_hidden, "Weight of the hidden-state MSE.")
@@ -125,8 +127,7 @@ def data_config_from_flags(f):
       student_batch_size=f.student_batch_size,
       bucket_width=f.bucket_width, student_bucket_width=f.student_bucket_width,
       max_train_examples=f.max_train_examples, max_eval_examples=f.max_eval_examples,
-      augment_factor=f.augment_factor, augment_policy=f.augment_policy,
-      seed=f.seed)
+      augment_factor=f.augment_factor, seed=f.seed)
 
 
 def block_size(values):
@@ -152,9 +153,9 @@ def train_config_from_flags(f):
       mediapipe_python=f.mediapipe_python or "",
       data=data_config_from_flags(f),
       pruning=cfg.PruningConfig(
-          target_sparsity=f.target_sparsity, begin_step=f.pruning_begin_step,
-          end_step=f.pruning_end_step, frequency=f.pruning_frequency,
-          block_size=block_size(f.pruning_block_size)),
+          target_sparsity=f.target_sparsity, end_step=f.pruning_end_step,
+          frequency=f.pruning_frequency, block_size=block_size(f.pruning_block_size),
+          head_sparsity=f.head_sparsity, neuron_sparsity=f.neuron_sparsity),
       distill=cfg.DistillConfig(alpha_kd=f.alpha_kd, alpha_ce=f.alpha_ce,
                                 alpha_hidden=f.alpha_hidden, alpha_attention=f.alpha_attention),
       teacher_optimizer=optimizers["teacher"], student_optimizer=optimizers["student"],

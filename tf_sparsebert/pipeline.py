@@ -132,12 +132,10 @@ def _student_data(config, checkpoint, train, train_features, batching):
   if not data.augment_factor:
     dataset, steps = preprocessing.make_dataset(train_features, train.labels, **batching)
     return dataset, steps, len(train)
-  kwargs = {"policy": data.augment_policy}
-  if data.augment_policy == "neighbours":
-    kwargs.update(_neighbours(checkpoint, train))
+  table = _neighbours(checkpoint, train)
 
   def epoch(e):
-    extra = augment.augment(train, data.augment_factor, seed=(data.seed, e), **kwargs)
+    extra = augment.augment(train, data.augment_factor, seed=(data.seed, e), **table)
     extra_features = preprocessing.tokenize(extra, checkpoint.preprocessor)
     return preprocessing.make_dataset(
         {k: np.concatenate([v, extra_features[k]]) for k, v in train_features.items()},
@@ -250,7 +248,9 @@ def make_student(config, prepared, teacher):
   if config.student_layers:
     source = bert.shallow_copy(source, config.student_layers)
   student = prune.make_sparse_student(source, schedule=prepared.schedule,
-                                      block_size=config.pruning.block_size)
+                                      block_size=config.pruning.block_size,
+                                      head_sparsity=config.pruning.head_sparsity,
+                                      neuron_sparsity=config.pruning.neuron_sparsity)
   student.get_layer(bert.TOKEN_EMBEDDING).trainable = not config.student_freeze_token_embedding
   return student
 

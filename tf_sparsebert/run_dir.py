@@ -7,6 +7,7 @@ directories are written under a `.partial` name and renamed, JSON files through 
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -150,17 +151,20 @@ def remove(path):
 
 @contextlib.contextmanager
 def exclusive(path, flag="--output_dir"):
-  """Holds an exclusive lock on `<resolved path>.lock` while the block runs.
+  """Holds an exclusive lock on the folder `path` while the block runs.
 
   A second process on the same folder (by any path: symlinks and `..` are resolved) fails at
   once, naming `flag`, instead of training into, resuming or overwriting a run that is still
-  going. The lock is the operating system's (`flock`): it goes with the process, so a killed run
-  leaves nothing to clean up. Paths with a scheme (`gs://...`) are not locked.
+  going. The lock is the operating system's (`flock`) on a file named by the resolved path in
+  the temporary directory, so nothing is written beside the folder and no parent folder is
+  created; it goes with the process, so a killed run leaves nothing to clean up. Paths with a
+  scheme (`gs://...`) are not locked.
   """
   if "://" in path:
     yield
     return
-  lock_path = os.path.realpath(path).rstrip(os.sep) + ".lock"
+  key = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:32]
+  lock_path = os.path.join(tempfile.gettempdir(), "tf_sparsebert-locks", key + ".lock")
   os.makedirs(os.path.dirname(lock_path), exist_ok=True)
   with open(lock_path, "a+", encoding="utf-8") as f:
     try:

@@ -9,6 +9,7 @@ of `tf_sparsebert.pipeline` and the output folder rules of `tf_sparsebert.run_di
 import contextlib
 import dataclasses
 import os
+import signal
 import sys
 
 from absl import app, flags, logging
@@ -25,9 +26,10 @@ __all__ = ["run", "main"]
 FINISHED_MARKER = run_dir.FINISHED_MARKER
 
 
-def _save_classifier(model, path, checkpoint, chief):
+def _save_classifier(model, path, checkpoint, task, chief):
   run_dir.save_model(lambda d: saving.save_classifier(model, d, checkpoint.vocabulary,
-                                                      checkpoint.lowercase), path, chief)
+                                                      checkpoint.lowercase, task=task),
+                     path, chief)
 
 
 def _export(config, out):
@@ -36,8 +38,10 @@ def _export(config, out):
   try:
     with run_dir.atomic_directory(os.path.join(out, "tflite")) as partial:
       export.export_run(export.ExportConfig(
-          os.path.join(out, "student"), partial, mediapipe_python=config.mediapipe_python,
-          block_size=config.pruning.block_size),
+          os.path.join(out, "student"), partial,
+          variants=export.default_variants(config.pruning.head_sparsity,
+                                           config.pruning.neuron_sparsity),
+          mediapipe_python=config.mediapipe_python, block_size=config.pruning.block_size),
           config.data)
   except (ValueError, FileNotFoundError, RuntimeError) as e:
     raise RuntimeError(f"stage 4 (TFLite export) failed; the trained models in {out} are "
@@ -68,17 +72,19 @@ def run(config, on_start=None, callbacks=()):
 
 def _run(config, strategy, chief, on_start, callbacks):
   state = run_dir.check_output_dir(config) if chief else "worker"
-  if config.teacher_model:
-    saving.check_classifier_files(config.teacher_model, "--teacher_model")
   p = pipeline.prepare(config)
+  teacher = None  # every input is loaded and checked before anything is written
+  if config.teacher_model:
+    saving.check_task(config.teacher_model, p.data.task, "--teacher_model")
+    teacher = saving.load_classifier(config.teacher_model, "--teacher_model")
   out = config.output_dir
   replace = chief and config.overwrite and os.path.isdir(out) and bool(os.listdir(out))
   with run_dir.replacing(out) if replace else contextlib.nullcontext() as commit:
-    return _stages(config, strategy, chief, on_start, callbacks, state, p,
+    return _stages(config, strategy, chief, on_start, callbacks, state, p, teacher,
                    commit or (lambda: None))
 
 
-def _stages(config, strategy, chief, on_start, callbacks, state, p, commit):
+def _stages(config, strategy, chief, on_start, callbacks, state, p, teacher, commit):
   """The stages, into output_dir; `commit()` once the models and metrics are written."""
   data, checkpoint = p.data, p.checkpoint
   out = config.output_dir
@@ -102,8 +108,8 @@ def _stages(config, strategy, chief, on_start, callbacks, state, p, commit):
 
   logging.info("Stage 1/3: teacher")
   teacher_dir = os.path.join(out, "teacher")
-  if config.teacher_model:
-    teacher = saving.load_classifier(config.teacher_model, "--teacher_model")
+  if teacher is not None:
+    pass  # --teacher_model, loaded before anything was written
   elif os.path.isdir(teacher_dir):
     logging.info("Resuming: the teacher in %s is finished", teacher_dir)
     teacher = saving.load_classifier(teacher_dir, "--output_dir")
@@ -112,7 +118,7 @@ def _stages(config, strategy, chief, on_start, callbacks, state, p, commit):
   else:
     teacher, stages["teacher"] = pipeline.fine_tune_teacher(
         config, p, log_dir, os.path.join(backups, "teacher"), callbacks)
-    _save_classifier(teacher, teacher_dir, checkpoint, chief)
+    _save_classifier(teacher, teacher_dir, checkpoint, data.task, chief)
 
   logging.info("Stage 2/3: student, pruned while distilling")
   student_dir = os.path.join(out, "student")
@@ -133,7 +139,7 @@ def _stages(config, strategy, chief, on_start, callbacks, state, p, commit):
     report = prune.sparsity_report(stripped, block_size=config.pruning.block_size)
     report["target_sparsity"] = config.pruning.target_sparsity
     run_dir.write_json(sparsity_path, report)
-    _save_classifier(stripped, student_dir, checkpoint, chief)
+    _save_classifier(stripped, student_dir, checkpoint, data.task, chief)
   overall = run_dir.read_json(sparsity_path)["overall"]
 
   metrics_path = os.path.join(own, run_dir.FINISHED_MARKER)
@@ -183,14 +189,25 @@ def _write_flags(out):
   os.replace(tmp, os.path.join(out, "flags.txt"))
 
 
+def _interrupt(signum, frame):
+  raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv):
   del argv
   from tf_sparsebert import flags as tsb_flags
+  signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: one message, the backups kept
   try:
     config = tsb_flags.train_config_from_flags(flags.FLAGS)
     run(config, on_start=_write_flags)
   except (ValueError, FileNotFoundError, RuntimeError) as e:
     sys.exit(f"error: {e}")
+  except KeyboardInterrupt as e:
+    print(f"error: interrupted ({e or 'SIGINT'}); rerun the same command to resume from the last "
+          "backup", file=sys.stderr)
+    sys.exit(130)
+  except OSError as e:  # a full or read-only disk, a folder where a file should be, ...
+    sys.exit(f"error: {e.filename or ''}: {e.strerror or e}")
 
 
 if __name__ == "__main__":

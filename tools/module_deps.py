@@ -111,7 +111,7 @@ BINARIES = (("classify", "sparsebert_lite.classify"), ("tflite_benchmark", "spar
 # runfiles do not hold: they run under pytest (`make test`); under Bazel they are built but manual.
 END_TO_END = ("tests/test_bad_input.py", "tests/test_distribute_cli.py", "tests/test_export.py",
               "tests/test_fault_tolerance.py", "tests/test_readme.py", "tests/test_step_time.py",
-              "tests/test_train.py", "tests/test_weight_average.py")
+              "tests/test_train.py", "tests/test_vocab.py", "tests/test_weight_average.py")
 # Test modules that import helpers from other test modules.
 IMPORTED_BY = {"tests/test_bad_input.py": ["tests/test_train.py"],
                "tests/test_distribute.py": ["tests/test_distiller.py"],

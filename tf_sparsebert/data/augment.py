@@ -1,15 +1,12 @@
 """Teacher-labelled data augmentation (as in TinyBERT and the official SparseBERT recipe).
 
-Each training example yields `factor` noisy copies under one of two policies:
-
-- `noise`: every word is, independently, masked (replaced by `[MASK]`), replaced by a random word
-  of the training corpus, or deleted;
-- `neighbours`: TinyBERT's word replacement, with GloVe's role played by the checkpoint's own
-  word-piece embeddings: every word that is one word piece of the vocabulary, and not a function
-  word (scikit-learn's English stop words, where TinyBERT's masked LM would pick by context), is,
-  with probability `p_replace`, replaced by one of its `k` nearest words (cosine) in that table.
-  The copies stay sentences of the data's distribution (`said` -> `told`, `monday` ->
-  `tuesday`, `million` -> `billion`).
+Each training example yields `factor` copies by TinyBERT's word replacement, with GloVe's role
+played by the checkpoint's own word-piece embeddings: every word that is one word piece of the
+vocabulary, and not a function word (scikit-learn's English stop words, where TinyBERT's masked LM
+would pick by context), is, with probability `p_replace`, replaced by one of its `k` nearest words
+(cosine) in that table. The copies stay sentences of the data's distribution (`said` -> `told`,
+`monday` -> `tuesday`, `million` -> `billion`). (An earlier policy of masked, random and deleted
+words did no better on MRPC: 76.47 vs 76.72 at 90%, 71.81 for both at 95%; it was retired.)
 
 The copies carry no gold label (label -1): the teacher's soft predictions are their targets, and
 the hard-label loss skips them. Pure Python + NumPy.
@@ -21,14 +18,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from tf_sparsebert.data.glue import Examples
 
 NO_LABEL = -1
-POLICIES = ("noise", "neighbours")
 NEIGHBOURS = 15      # TinyBERT's K
 P_NEIGHBOUR = 0.4    # TinyBERT's p_t
-
-
-def _corpus_words(examples):
-  words = sorted({w for column in examples.texts for text in column for w in text.split()})
-  return np.array(words or ["[UNK]"])
 
 
 def _is_word(piece):
@@ -75,21 +66,6 @@ def neighbour_table(embeddings, vocabulary, words, k=NEIGHBOURS, lowercase=True)
   return table
 
 
-def _noisy(text, rng, words, p_mask, p_replace, p_delete):
-  out = []
-  for word in text.split():
-    r = rng.random()
-    if r < p_mask:
-      out.append("[MASK]")
-    elif r < p_mask + p_replace:
-      out.append(words[rng.integers(len(words))])
-    elif r < p_mask + p_replace + p_delete:
-      continue
-    else:
-      out.append(word)
-  return " ".join(out) if out else text
-
-
 def _replaced(text, rng, table, p_replace, lowercase):
   out = []
   for word in text.split():
@@ -101,47 +77,28 @@ def _replaced(text, rng, table, p_replace, lowercase):
   return " ".join(out)
 
 
-def augment(examples, factor, seed=0, policy="noise", neighbours=None, lowercase=True,
-            p_mask=0.1, p_replace=None, p_delete=0.05):
+def augment(examples, factor, neighbours, seed=0, lowercase=True, p_replace=P_NEIGHBOUR):
   """Returns `factor` teacher-labelled copies of every example (not including the originals).
 
   Args:
     examples: `Examples` of the training split.
     factor: copies per example (0: none).
+    neighbours: the table of `neighbour_table`.
     seed: the random seed, an int or a tuple of ints (the copies are a pure function of it).
-    policy: `noise` or `neighbours` (see the module docstring).
-    neighbours: with `neighbours`, the table of `neighbour_table`.
-    lowercase: with `neighbours`, look words up lowercased.
-    p_mask, p_delete: per-word probabilities of those edits (`noise`).
-    p_replace: per-word probability of a replacement (default 0.1 for `noise`, 0.4 for
-      `neighbours`).
+    lowercase: look words up lowercased.
+    p_replace: per-word probability of a replacement (TinyBERT's 0.4).
   """
   if factor < 0:
     raise ValueError(f"--augment_factor must be >= 0, got {factor}")
-  if policy not in POLICIES:
-    raise ValueError(f"--augment_policy must be one of {POLICIES}, got {policy!r}")
-  if policy == "neighbours" and neighbours is None:
-    raise ValueError("the neighbours policy needs a table of neighbour_table()")
+  if neighbours is None:
+    raise ValueError("augment() needs a table of neighbour_table()")
   if not factor:
     return Examples([[] for _ in examples.texts], np.zeros([0], examples.labels.dtype),
                     examples.source)
   rng = np.random.default_rng(seed)
-  if policy == "noise":
-    words = _corpus_words(examples)
-    p = 0.1 if p_replace is None else p_replace
-    edit = lambda t: _noisy(t, rng, words, p_mask, p, p_delete)  # noqa: E731
-  else:
-    p = P_NEIGHBOUR if p_replace is None else p_replace
-    edit = lambda t: _replaced(t, rng, neighbours, p, lowercase)  # noqa: E731
   texts = [[] for _ in examples.texts]
   for _ in range(factor):
     for column, out in zip(examples.texts, texts):
-      out.extend(edit(t) for t in column)
+      out.extend(_replaced(t, rng, neighbours, p_replace, lowercase) for t in column)
   labels = np.full([factor * len(examples)], NO_LABEL, dtype=examples.labels.dtype)
-  return Examples(texts, labels, f"{examples.source} ({policy} x{factor})")
-
-
-def concatenate(a, b):
-  """The examples of `a` followed by those of `b`."""
-  return Examples([list(x) + list(y) for x, y in zip(a.texts, b.texts)],
-                  np.concatenate([a.labels, b.labels]), a.source)
+  return Examples(texts, labels, f"{examples.source} (neighbours x{factor})")

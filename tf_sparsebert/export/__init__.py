@@ -15,12 +15,13 @@ Importing this package imports LiteRT (`ai_edge_litert`); `import tf_sparsebert`
 
 from tf_sparsebert.export.conversion import configure, convert, export_tflite
 from tf_sparsebert.export.report import REPORT_FILE, ExportConfig, export_run
-from tf_sparsebert.export.variants import ALL_VARIANTS, COMPACT_VARIANTS, VARIANTS, Variant
+from tf_sparsebert.export.variants import (ALL_VARIANTS, COMPACT_VARIANTS, VARIANTS, Variant,
+                                           default_variants)
 from tf_sparsebert.export.verification import (DELEGATE_MAX_LOGIT_DIFF, FP32_LOGIT_ATOL,
                                          INT8_MAX_METRIC_DROP, INT8_MIN_AGREEMENT, compare,
                                          verify)
 
 __all__ = ["ALL_VARIANTS", "COMPACT_VARIANTS", "DELEGATE_MAX_LOGIT_DIFF", "ExportConfig",
            "FP32_LOGIT_ATOL", "INT8_MAX_METRIC_DROP", "INT8_MIN_AGREEMENT", "REPORT_FILE",
-           "VARIANTS", "Variant", "compare", "configure", "convert", "export_run",
-           "export_tflite", "verify"]
+           "VARIANTS", "Variant", "compare", "configure", "convert", "default_variants",
+           "export_run", "export_tflite", "verify"]

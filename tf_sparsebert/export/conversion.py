@@ -31,17 +31,21 @@ def output_name(regression):
   return "score" if regression else "probabilities"
 
 
-def convert(model, sequence_length, variant="sparse_int8", regression=False, compacted=None):
-  """TFLite flatbuffer bytes of a classifier with fixed `[1, sequence_length]` int32 inputs.
+def convert(model, sequence_length, variant="sparse_int8", regression=False, compacted=None,
+            dynamic_length=False):
+  """TFLite flatbuffer bytes of a classifier with int32 `[1, sequence_length]` inputs, or, with
+  `dynamic_length`, `[1, None]` inputs that take each example at its own length (up to
+  `sequence_length`; LiteRT resizes the graph to each new length).
 
   `compact_*` variants run on `compacted` (from `compact.compact(model)`), or compact `model`
-  first if it is not given (the FFN neurons pruning emptied are removed exactly).
+  first if it is not given (the heads and FFN neurons pruning emptied are removed exactly).
   """
   v = Variant.parse(variant)
   model = stripped(model)
   if v.compact:
     model = compacted if compacted is not None else compact.compact(model)[0]
-  spec = lambda name: tf.TensorSpec([1, sequence_length], tf.int32, name=name)  # noqa: E731
+  length = None if dynamic_length else sequence_length
+  spec = lambda name: tf.TensorSpec([1, length], tf.int32, name=name)  # noqa: E731
 
   @tf.function(input_signature=[spec(n) for n in runner.INPUTS])
   def serve(input_word_ids, input_mask, input_type_ids):
@@ -54,7 +58,7 @@ def convert(model, sequence_length, variant="sparse_int8", regression=False, com
   return configure(converter, v.uncompacted).convert()
 
 
-def metadata(task, variant, sequence_length, vocab, lowercase, op_resolver):
+def metadata(task, variant, sequence_length, vocab, lowercase, op_resolver, dynamic_length=False):
   """The `sparsebert` metadata entry (`sparsebert_lite.model_file`) of an exported file."""
   regression = bool(task and task.is_regression)
   return {
@@ -64,6 +68,7 @@ def metadata(task, variant, sequence_length, vocab, lowercase, op_resolver):
       "signature": runner.SIGNATURE, "inputs": list(runner.INPUTS),
       "output": output_name(regression), "lowercase": bool(lowercase),
       "vocab": list(vocab or []), "op_resolver": op_resolver,
+      "dynamic_length": bool(dynamic_length),
   }
 
 
@@ -77,7 +82,7 @@ def write_atomically(path, content):
 
 
 def export_tflite(model, path, sequence_length=128, variant="sparse_int8", vocab=None,
-                  lowercase=True, task=None, op_resolver="AUTO"):
+                  lowercase=True, task=None, op_resolver="AUTO", dynamic_length=False):
   """Converts `model` (wrapped or stripped) to a `.tflite` file with `sparsebert` metadata.
 
   This writes without verifying; `export_run` (the CLI) verifies each file against Keras on dev
@@ -93,13 +98,15 @@ def export_tflite(model, path, sequence_length=128, variant="sparse_int8", vocab
     lowercase: whether the tokenizer lower-cases.
     task: a GLUE task name (labels and pair/single input come from it), or None.
     op_resolver: the LiteRT op resolver the file must be run with.
+    dynamic_length: inputs at their own length (`convert`); MediaPipe needs fixed ones.
 
   Returns:
     The bytes written.
   """
   spec = glue.get_task(task) if task else None
-  content = convert(model, sequence_length, variant, bool(spec and spec.is_regression))
+  content = convert(model, sequence_length, variant, bool(spec and spec.is_regression),
+                    dynamic_length=dynamic_length)
   content = model_file.with_metadata(content, metadata(spec, variant, sequence_length, vocab,
-                                                       lowercase, op_resolver))
+                                                       lowercase, op_resolver, dynamic_length))
   write_atomically(path, content)
   return content

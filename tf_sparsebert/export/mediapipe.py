@@ -16,15 +16,16 @@ from tf_sparsebert.export.verification import compare
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def mediapipe_export(path, python, vocab_file, task, sentences, reference, labels, variant,
+def mediapipe_export(path, out, python, vocab_file, task, sentences, reference, labels, variant,
                      builtin=None):
-  """Writes `<variant>.mediapipe.tflite` beside `path` and verifies it in MediaPipe.
+  """Writes `out` (`<variant>.mediapipe.tflite`) from the fixed-length file `path` with
+  MediaPipe's metadata, and verifies it in MediaPipe.
 
   `python` is the interpreter of a venv with mediapipe (tflite/mediapipe_task.py). The file is
   kept only if MediaPipe's TextClassifier reproduces Keras like LiteRT must (`compare`).
+  MediaPipe pads every input to the model's input length: `path` must have fixed-length inputs.
   """
   script = os.path.join(_REPO, "tflite", "mediapipe_task.py")
-  out = path[:-len(".tflite")] + ".mediapipe.tflite"
   label_arg = "--labels=" + ",".join(task.labels)
   with tempfile.TemporaryDirectory() as tmp:
     with open(os.path.join(tmp, "in.json"), "w", encoding="utf-8") as f:

@@ -9,7 +9,9 @@ LiteRT's kernels or rebuilt dense at load (for the run's pruning block shape).
 """
 
 import dataclasses
+import hashlib
 import os
+import tempfile
 from typing import Tuple
 
 import tensorflow as tf
@@ -37,6 +39,8 @@ class ExportConfig:
   max_verify_examples: int = 0   # 0: the whole dev split
   mediapipe_python: str = ""     # a mediapipe venv's python: also write MediaPipe models
   block_size: Tuple[int, int] = (1, 1)  # the student's pruning blocks (its run's config.json)
+  # LiteRT files take each input at its own length (MediaPipe files are always fixed-length).
+  dynamic_length: bool = True
 
   def validate(self):
     if not self.output_dir:
@@ -55,12 +59,32 @@ class ExportConfig:
     return self
 
 
-def _run_variant(content, variant, features, reference, labels, task):
+def check_output_dir(output_dir, model_dir, overwrite=False):
+  """Raises unless `output_dir` may receive an export: absent or empty, or (with `overwrite`) a
+  finished export, and never a folder that holds the model or is held by it."""
+  if os.path.exists(model_dir) and os.path.exists(output_dir):
+    model, out = os.path.realpath(model_dir), os.path.realpath(output_dir)
+    if model == out or model.startswith(out + os.sep) or out.startswith(model + os.sep):
+      raise ValueError(f"--output_dir: {output_dir} and --model_dir={model_dir} overlap; choose "
+                       "another --output_dir")
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise ValueError(f"--output_dir: {output_dir} exists and is not a directory")
+  if not os.path.isdir(output_dir) or not os.listdir(output_dir):
+    return
+  if not os.path.isfile(os.path.join(output_dir, REPORT_FILE)):
+    raise ValueError(f"--output_dir: {output_dir} holds files that are not a tf_sparsebert export; "
+                     "choose another directory")
+  if not overwrite:
+    raise ValueError(f"--output_dir: {output_dir} already holds an export; choose another "
+                     "directory or pass --overwrite to replace it")
+
+
+def _run_variant(content, variant, features, reference, labels, task, dynamic_length):
   """Verifies `content` with every resolver it may need; returns the report entry and the
   builtin kernels' outputs (the reference for MediaPipe's delegate)."""
   entry = {"runs": {}}
   check = lambda resolver, builtin=None: verification.verify(  # noqa: E731
-      content, resolver, features, reference, labels, task, variant, builtin)
+      content, resolver, features, reference, labels, task, variant, builtin, dynamic_length)
   builtin = None
   if variant.int8:  # the builtin kernels are the reference for the delegate
     entry["runs"][RESOLVER_ORDER[1]], builtin = check(RESOLVER_ORDER[1])
@@ -84,6 +108,22 @@ def _run_variant(content, variant, features, reference, labels, task):
   return entry, builtin
 
 
+def _mediapipe(config, model, compacted, variant, task, seq_len, vocab, lowercase, resolver,
+               path, examples, reference, builtin):
+  """`<variant>.mediapipe.tflite`: MediaPipe pads to the model's input length, so it is made
+  from a fixed-length conversion of the same variant."""
+  content = conversion.convert(model, seq_len, variant, task.is_regression, compacted, False)
+  content = model_file.with_metadata(content, conversion.metadata(
+      task, variant, seq_len, vocab, lowercase, resolver, False))
+  with tempfile.TemporaryDirectory() as tmp:
+    fixed = os.path.join(tmp, f"{variant}.tflite")
+    conversion.write_atomically(fixed, content)
+    return mediapipe.mediapipe_export(
+        fixed, path[:-len(".tflite")] + ".mediapipe.tflite", config.mediapipe_python,
+        os.path.join(config.model_dir, saving.VOCAB_FILE), task, examples.texts[0], reference,
+        examples.labels, variant, builtin)
+
+
 def export_run(config, data_config):
   """Exports `config.model_dir` in every variant, verifies each, writes `export_report.json`.
 
@@ -93,6 +133,7 @@ def export_run(config, data_config):
   config.validate()
   data_config.validate()
   task = glue.get_task(data_config.task)
+  saving.check_task(config.model_dir, task)
   examples = glue.load_split(data_config, "dev").take(config.max_verify_examples)
   model = saving.load_classifier(config.model_dir)
   if model.output_shape[-1] != task.num_classes:
@@ -116,10 +157,14 @@ def export_run(config, data_config):
   if any(v.compact for v in variants):  # compact once for all variants
     compacted, report["compaction"] = compact.compact(model)
   refused = []
+  os.makedirs(config.output_dir, exist_ok=True)  # every input is read and checked by now
   for variant in variants:
     logging.info("Converting %s", variant)
-    content = conversion.convert(model, seq_len, variant, task.is_regression, compacted)
-    entry, builtin = _run_variant(content, variant, features, reference, examples.labels, task)
+    dynamic = config.dynamic_length
+    content = conversion.convert(model, seq_len, variant, task.is_regression, compacted, dynamic)
+    entry, builtin = _run_variant(content, variant, features, reference, examples.labels, task,
+                                  dynamic)
+    entry["dynamic_length"] = dynamic
     note = variant.sparse_weights_note(block_size)
     if note:
       entry["sparse_weights"] = note
@@ -128,15 +173,16 @@ def export_run(config, data_config):
     if "op_resolver" in entry:
       path = os.path.join(config.output_dir, f"{variant}.tflite")
       content = model_file.with_metadata(content, conversion.metadata(
-          task, variant, seq_len, vocab, lowercase, entry["op_resolver"]))
+          task, variant, seq_len, vocab, lowercase, entry["op_resolver"], dynamic))
       conversion.write_atomically(path, content)
-      entry.update(file=os.path.basename(path), bytes=len(content))
+      entry.update(file=os.path.basename(path), bytes=len(content),
+                   sha256=hashlib.sha256(content).hexdigest())
       if config.mediapipe_python and task.is_pair:
         entry["mediapipe"] = {"skipped": "MediaPipe's TextClassifier takes single sentences"}
       elif config.mediapipe_python:
-        entry["mediapipe"] = mediapipe.mediapipe_export(
-            path, config.mediapipe_python, os.path.join(config.model_dir, saving.VOCAB_FILE),
-            task, examples.texts[0], reference, examples.labels, variant, builtin)
+        entry["mediapipe"] = _mediapipe(config, model, compacted, variant, task, seq_len, vocab,
+                                        lowercase, entry["op_resolver"], path, examples,
+                                        reference, builtin)
     else:
       refused.append(str(variant))
       entry["refused"] = "wrong outputs in every LiteRT configuration; not written"

@@ -11,6 +11,14 @@ VARIANTS = ("sparse_fp32", "sparse_int8", "dense_fp32", "dense_int8")
 ALL_VARIANTS = tuple(f"{c}{s}_{q}" for c in ("", "compact_") for s in ("sparse", "dense")
                      for q in ("fp32", "int8", "int8_per_tensor"))
 COMPACT_VARIANTS = tuple(v for v in ALL_VARIANTS if v.startswith("compact_"))
+# A student with heads or neurons pruned whole also gets its compacted files: dense int8 for speed
+# (smaller matrices on XNNPACK), sparse int8 for size.
+STRUCTURED_VARIANTS = ("compact_dense_int8", "compact_sparse_int8")
+
+
+def default_variants(head_sparsity=0.0, neuron_sparsity=0.0):
+  """The variants an export writes unless told otherwise, for a student pruned so."""
+  return VARIANTS + (STRUCTURED_VARIANTS if head_sparsity or neuron_sparsity else ())
 # The block shapes (of Keras' [in, out] kernels) whose sparse weights LiteRT's builtin
 # FULLY_CONNECTED kernels read directly: fp32 reads 1x4 and 1x16 blocks of [out, in], int8 only
 # 1x16. Any other pattern is rebuilt dense by a DENSIFY op when the model loads.

@@ -26,8 +26,12 @@ CRITERIA = {"fp32_max_abs_logit_diff": FP32_LOGIT_ATOL,
             "int8_max_metric_drop": INT8_MAX_METRIC_DROP}
 
 
-def verify(content, op_resolver, features, reference, labels, task, variant, builtin=None):
+def verify(content, op_resolver, features, reference, labels, task, variant, builtin=None,
+           dynamic_length=False):
   """Runs `content` in LiteRT with `op_resolver` on `features` and compares with Keras.
+
+  With `dynamic_length`, every example runs at its own length (its padding cut off), so the
+  file is checked at every length the dev set has, as the runner will use it.
 
   Args:
     reference: the Keras model's outputs (probabilities, or scores) on the same features.
@@ -40,12 +44,15 @@ def verify(content, op_resolver, features, reference, labels, task, variant, bui
   interpreter = runner.make_interpreter(content, op_resolver)
   run = interpreter.get_signature_runner(runner.SIGNATURE)
   out_name = output_name(task.is_regression)
+  def length(i):
+    return max(int(features["padding_mask"][i].sum()), 1) if dynamic_length else None
+
   start = time.perf_counter()
   try:
     outputs = np.stack([
-        np.asarray(run(input_word_ids=features["token_ids"][i:i + 1],
-                       input_mask=features["padding_mask"][i:i + 1],
-                       input_type_ids=features["segment_ids"][i:i + 1])[out_name])[0]
+        np.asarray(run(input_word_ids=features["token_ids"][i:i + 1, :length(i)],
+                       input_mask=features["padding_mask"][i:i + 1, :length(i)],
+                       input_type_ids=features["segment_ids"][i:i + 1, :length(i)])[out_name])[0]
         for i in range(len(labels))])
   except (RuntimeError, ValueError) as e:
     return {"ok": False, "error": f"{type(e).__name__}: {str(e)[:300]}"}, None

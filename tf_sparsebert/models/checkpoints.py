@@ -6,6 +6,8 @@ import os
 import keras_nlp
 import numpy as np
 
+from sparsebert_lite import tokenizer as lite_tokenizer
+
 from tf_sparsebert.config import ModelConfig
 from tf_sparsebert.models import tf_checkpoints
 from tf_sparsebert.models.bert import TOKEN_EMBEDDING, bert_backbone, encoder_layers
@@ -58,7 +60,8 @@ def read_lowercase(path):
   tok_path = os.path.join(path, "tokenizer_config.json")
   if os.path.isfile(tok_path):
     with open(tok_path, encoding="utf-8") as f:
-      return bool(json.load(f).get("do_lower_case", True))
+      settings = json.load(f)
+    return bool(settings.get("do_lower_case", True)) if isinstance(settings, dict) else True
   return "cased" not in os.path.basename(os.path.normpath(path)).replace("uncased", "")
 
 
@@ -66,10 +69,10 @@ def read_vocab(path, vocabulary_size):
   """The WordPiece vocabulary of a checkpoint directory, checked against the model's size."""
   vocab_path = os.path.join(path, "vocab.txt")
   _require_file(vocab_path, "--init_checkpoint vocabulary")
-  with open(vocab_path, encoding="utf-8") as f:
-    vocab = [line.rstrip("\n") for line in f]
-  if vocab and vocab[-1] == "":
-    vocab.pop()
+  try:
+    vocab = lite_tokenizer.read_vocab(vocab_path)
+  except (OSError, UnicodeDecodeError) as e:
+    raise ValueError(f"--init_checkpoint: {vocab_path} is unreadable: {e}") from None
   if len(vocab) != vocabulary_size:
     raise ValueError(f"--init_checkpoint: {vocab_path} has {len(vocab)} tokens but config.json "
                      f"says vocab_size={vocabulary_size}: the vocabulary does not match the model.")
@@ -176,6 +179,12 @@ def load_hf_weights(backbone, config, path):
                        f"{list(tensors[name].shape)}, which does not match config.json (expected "
                        f"{list(variable.shape)} after conversion).")
     values.append((variable, value.astype(np.float32)))
+  deeper = sorted({int(k.split(".")[2]) for k in tensors if k.startswith("encoder.layer.")
+                   and k.split(".")[2].isdigit() and int(k.split(".")[2]) >= config.num_layers})
+  if deeper:
+    raise ValueError(f"--init_checkpoint: {st_path} has tensors of encoder layer {deeper[0]} but "
+                     f"config.json says num_hidden_layers={config.num_layers}: the config does "
+                     "not describe these weights.")
   for variable, value in values:
     variable.assign(value)
 

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from sparsebert_lite.tokenizer import write_vocab
 from tf_sparsebert.models.checkpoints import hf_weight_map
 from tf_sparsebert.models.encoder import PrunableTransformerEncoder
 from tf_sparsebert.models.bert import unwrap
@@ -82,8 +83,7 @@ def save_hf(model, directory, config, vocab, lowercase=True):
   save_file(tensors, os.path.join(directory, "model.safetensors"))
   with open(os.path.join(directory, "config.json"), "w", encoding="utf-8") as f:
     json.dump(hf_config, f, indent=2)
-  with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
-    f.write("\n".join(vocab) + "\n")
+  write_vocab(os.path.join(directory, "vocab.txt"), vocab)
   with open(os.path.join(directory, "tokenizer_config.json"), "w", encoding="utf-8") as f:
     json.dump({"do_lower_case": bool(lowercase), "tokenizer_class": "BertTokenizer"}, f, indent=2)
   return directory

@@ -15,7 +15,7 @@ def resolve_end_step(pruning_config, total_steps):
     end = begin + ((total_steps - begin) // freq) * freq
     if end <= begin:
       raise ValueError(
-          f"--pruning_begin_step={begin} with --pruning_frequency={freq} leaves no pruning step "
+          f"--pruning_frequency={freq} from step {begin} leaves no pruning step "
           f"in {total_steps} training steps; lower them or train longer.")
     return end
   end = pruning_config.end_step
@@ -23,7 +23,7 @@ def resolve_end_step(pruning_config, total_steps):
     raise ValueError(f"--pruning_end_step={end} is after the last training step ({total_steps}): "
                      "the target sparsity would never be reached.")
   if (end - begin) % freq:
-    raise ValueError(f"--pruning_end_step={end} must be --pruning_begin_step ({begin}) plus a "
+    raise ValueError(f"--pruning_end_step={end} must be the ramp's begin step ({begin}) plus a "
                      f"multiple of --pruning_frequency ({freq}); masks are only updated then.")
   return end
 
@@ -64,7 +64,8 @@ def make_schedule(pruning_config, total_steps):
   """The student's schedule: one-shot if `end_step == begin_step`, else the cubic ramp."""
   if pruning_config.one_shot:
     if pruning_config.begin_step >= total_steps:
-      raise ValueError(f"--pruning_begin_step={pruning_config.begin_step} is not before the last "
-                       f"training step ({total_steps}): the student would never be pruned.")
+      raise ValueError(f"--pruning_end_step={pruning_config.end_step}: the one-shot pruning step "
+                       f"is not before the last training step ({total_steps}): the student would "
+                       "never be pruned.")
     return one_shot_schedule(pruning_config)
   return cubic_schedule(pruning_config, total_steps)

@@ -34,6 +34,11 @@ flags.DEFINE_float("int8_delegate_atol", 0.02,
                    "Max abs logit difference of a delegate from builtin int8 kernels (as "
                    "tf_sparsebert.export requires).")
 flags.DEFINE_bool("interleave", False, "Load every config at once and time them round-robin.")
+flags.DEFINE_string("lengths_json", None,
+                    "A JSON list of real input lengths (tokens, e.g. a dev set's): also time one "
+                    "run per length, each model at what it takes (its own length for a "
+                    "dynamic-length file, padded to its fixed length otherwise), round-robin, "
+                    "and report the mean (`mean_ms_real_lengths`).")
 flags.DEFINE_string("output_json", None, "Where to write the results.")
 
 
@@ -47,6 +52,19 @@ def random_inputs(sequence_length, vocab_size, seed=0, fill=0.75):
   mask = (np.arange(sequence_length) < n).astype(np.int32)[None]
   return {"input_word_ids": ids, "input_mask": mask,
           "input_type_ids": np.zeros_like(ids)}
+
+
+def inputs_at(length, sequence_length, dynamic, vocab_size, seed=0):
+  """Inputs holding `length` real tokens: exactly that long for a dynamic-length file, padded to
+  `sequence_length` otherwise."""
+  n = max(2, min(length, sequence_length))
+  width = n if dynamic else sequence_length
+  rng = np.random.default_rng(seed)
+  ids = np.zeros([1, width], np.int32)
+  ids[0, :n] = rng.integers(1000, vocab_size, n)
+  ids[0, 0], ids[0, n - 1] = 101, 102
+  mask = (np.arange(width) < n).astype(np.int32)[None]
+  return {"input_word_ids": ids, "input_mask": mask, "input_type_ids": np.zeros_like(ids)}
 
 
 def _prepare(content, resolver, threads, inputs, warmup):
@@ -68,8 +86,21 @@ def _time_once(run, inputs):
   return 1000 * (time.perf_counter() - start)
 
 
+def time_real_lengths(prepared, infos, lengths):
+  """Mean ms per example over `lengths` for each prepared config (round-robin per length)."""
+  totals = {c: 0.0 for c in prepared}
+  for i, length in enumerate(lengths):
+    for c, run in prepared.items():
+      info = infos[c[0]]
+      inputs = inputs_at(int(length), info.get("sequence_length", 128),
+                         bool(info.get("dynamic_length")), len(info.get("vocab", [])) or 30522,
+                         seed=i)
+      totals[c] += _time_once(run, inputs)
+  return {c: total / len(lengths) for c, total in totals.items()}
+
+
 def benchmark(paths, reference, threads=(1, 2), runs=20, warmup=3, fp32_atol=1e-3,
-              int8_delegate_atol=0.02, interleave=False):
+              int8_delegate_atol=0.02, interleave=False, lengths=None):
   """Times every model x threads x resolver; returns rows of results.
 
   With `interleave`, all configs are loaded at once and timed round-robin (one invocation of
@@ -87,6 +118,7 @@ def benchmark(paths, reference, threads=(1, 2), runs=20, warmup=3, fp32_atol=1e-
   configs = [(path, resolver, n) for path in paths
              for resolver in ("BUILTIN_WITHOUT_DEFAULT_DELEGATES", "AUTO") for n in threads]
   prepared, times = {}, {}
+  real = {}
   if interleave:
     prepared = {c: _prepare(contents[c[0]], c[1], c[2], inputs, warmup) for c in configs}
     live = [c for c in configs if prepared[c][0] is not None]
@@ -94,6 +126,9 @@ def benchmark(paths, reference, threads=(1, 2), runs=20, warmup=3, fp32_atol=1e-
     for _ in range(runs):
       for c in live:
         times[c].append(_time_once(prepared[c][0], inputs))
+    if lengths:
+      infos = {p: model_file.read_metadata(c) or {} for p, c in contents.items()}
+      real = time_real_lengths({c: prepared[c][0] for c in live}, infos, lengths)
   rows = []
   for path, content in contents.items():
     info = model_file.read_metadata(content) or {}
@@ -114,6 +149,8 @@ def benchmark(paths, reference, threads=(1, 2), runs=20, warmup=3, fp32_atol=1e-
           row.update(correct=False, error=out)
         else:
           row["runs_ms"] = [round(t, 3) for t in times[config]]
+          if config in real:
+            row["mean_ms_real_lengths"] = real[config]
           if int8 and resolver == "AUTO" and builtin_out is not None:
             row["max_abs_diff_vs_builtin"] = float(np.max(np.abs(out - builtin_out)))
             row["correct"] = row["max_abs_diff_vs_builtin"] <= int8_delegate_atol
@@ -131,8 +168,13 @@ def benchmark(paths, reference, threads=(1, 2), runs=20, warmup=3, fp32_atol=1e-
 
 def main(argv):
   del argv
+  lengths = None
+  if FLAGS.lengths_json:
+    with open(FLAGS.lengths_json, encoding="utf-8") as f:
+      lengths = json.load(f)
   rows = benchmark(FLAGS.models, FLAGS.reference, [int(t) for t in FLAGS.threads], FLAGS.runs,
-                   FLAGS.warmup, FLAGS.fp32_atol, FLAGS.int8_delegate_atol, FLAGS.interleave)
+                   FLAGS.warmup, FLAGS.fp32_atol, FLAGS.int8_delegate_atol, FLAGS.interleave,
+                   lengths)
   if FLAGS.output_json:
     with open(FLAGS.output_json, "w") as f:
       json.dump(rows, f, indent=2)

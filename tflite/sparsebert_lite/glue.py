@@ -26,6 +26,12 @@ class Task:
   metrics: Tuple[str, ...]            # the first is the task's main metric
   tfds_features: Tuple[str, ...]
   splits: Tuple[str, ...] = ("train", "dev")
+  columns: Optional[int] = None       # columns of every row, if not the header's
+
+  @property
+  def num_columns(self):
+    """How many tab-separated columns every row of its train and dev files has."""
+    return self.columns or len(self.header)
 
   @property
   def num_classes(self):
@@ -50,7 +56,7 @@ TASKS = {
     "qnli": Task("qnli", "QNLI", ("index", "question", "sentence", "label"), (1, 2), 3,
                  ("entailment", "not_entailment"), ("accuracy",), ("question", "sentence")),
     "cola": Task("cola", "CoLA", None, (3,), 1, ("0", "1"), ("matthews_corrcoef", "accuracy"),
-                 ("sentence",)),
+                 ("sentence",), columns=4),
     "stsb": Task("stsb", "STS-B", ("index", "genre", "filename", "year", "old_index", "source1",
                                    "source2", "sentence1", "sentence2", "score"),
                  (7, 8), 9, None, ("pearson", "spearman"), ("sentence1", "sentence2")),
@@ -80,7 +86,12 @@ def get_task(name):
 
 
 def read_tsv(path, task):
-  """Reads a GLUE TSV file (quoting off, BOM tolerated) and checks its columns and labels."""
+  """Reads a GLUE TSV file (quoting off, BOM tolerated) and checks its columns and labels.
+
+  Every row must have exactly the task's number of columns: a row with a tab too many or too
+  few (a tab inside a sentence, a cut line) would otherwise shift its texts, so it is refused,
+  naming the file and line.
+  """
   if not os.path.isfile(path):
     raise FileNotFoundError(f"--glue_dir: {path} does not exist")
   if os.path.getsize(path) == 0:
@@ -97,15 +108,15 @@ def read_tsv(path, task):
       raise ValueError(f"--glue_dir: {path} has columns {list(rows[0])}, expected a {task.name} "
                        f"file starting with {list(task.header)}")
     start = 1
-  width = max(task.text_columns + (task.label_column,)) + 1
+  width = task.num_columns
   texts = [[] for _ in task.text_columns]
   labels = []
   for line_no, row in enumerate(rows[start:], start=start + 1):
     if not row:
       continue
-    if len(row) < width:
+    if len(row) != width:
       raise ValueError(f"--glue_dir: {path} line {line_no} has {len(row)} columns, "
-                       f"{task.name} needs {width}")
+                       f"{task.name} needs {width} (a tab inside a text, or a cut line?)")
     for column, out in zip(task.text_columns, texts):
       out.append(row[column])
     raw = row[task.label_column].strip()

@@ -7,7 +7,9 @@ converter's, MediaPipe's `TFLITE_METADATA`) is left as it is.
 """
 
 import collections
+import hashlib
 import json
+import os
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
@@ -17,6 +19,30 @@ METADATA_NAME = "sparsebert"
 
 _OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+
+
+REPORT_FILE = "export_report.json"
+
+
+def check_against_report(path, content):
+  """Raises if `tf_sparsebert.export`'s report sits beside `path` and records another checksum
+  for this file: a flipped byte in a weight would otherwise run, silently wrong."""
+  report_path = os.path.join(os.path.dirname(os.path.abspath(path)), REPORT_FILE)
+  if not os.path.isfile(report_path):
+    return
+  try:
+    with open(report_path, encoding="utf-8") as f:
+      variants = json.load(f).get("variants", {})
+  except (OSError, ValueError, AttributeError):
+    return  # not a report this runner can read: nothing to check against
+  name = os.path.basename(path)
+  for entry in variants.values():
+    if isinstance(entry, dict) and entry.get("file") == name and entry.get("sha256"):
+      if hashlib.sha256(content).hexdigest() != entry["sha256"]:
+        raise ValueError(f"--model: {path} does not match the checksum {REPORT_FILE} beside it "
+                         "records: the file changed after it was exported and verified (a "
+                         "partial copy, or a corrupted byte); export it again")
+      return
 
 
 def read_metadata(content):

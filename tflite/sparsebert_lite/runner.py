@@ -4,7 +4,7 @@ import numpy as np
 from ai_edge_litert import interpreter as litert
 
 from sparsebert_lite import model_file
-from sparsebert_lite.tokenizer import BertInputEncoder
+from sparsebert_lite.tokenizer import BertInputEncoder, read_vocab
 
 SIGNATURE = "serving_default"
 INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
@@ -49,6 +49,7 @@ class TextClassifier:
         content = f.read()
     except OSError as e:
       raise FileNotFoundError(f"--model: cannot read {path}: {e.strerror}") from None
+    model_file.check_against_report(path, content)
     try:
       info = model_file.read_metadata(content)
     except Exception:  # noqa: BLE001 - not a flatbuffer at all
@@ -63,8 +64,7 @@ class TextClassifier:
     self._run = self.interpreter.get_signature_runner(SIGNATURE)
     vocab = info["vocab"]
     if vocab_file:
-      with open(vocab_file, encoding="utf-8") as f:
-        vocab = [line.rstrip("\n") for line in f]
+      vocab = read_vocab(vocab_file)
       if len(vocab) != len(info["vocab"]):
         raise ValueError(f"--vocab_file: {vocab_file} has {len(vocab)} tokens, the model was "
                          f"trained with {len(info['vocab'])}")
@@ -74,8 +74,18 @@ class TextClassifier:
   def labels(self):
     return self.info["labels"]
 
+  @property
+  def dynamic_length(self):
+    """True if the file takes inputs at their own length (exports since `dynamic_length`)."""
+    return bool(self.info.get("dynamic_length"))
+
   def run(self, input_word_ids, input_mask, input_type_ids):
-    """Scores for one already-encoded example (int32 arrays of shape [1, S])."""
+    """Scores for one already-encoded example (int32 arrays of shape [1, S]). A model with a
+    dynamic sequence dimension runs it cut to its own length: no time spent on padding."""
+    if self.dynamic_length:
+      n = max(int(np.asarray(input_mask).sum()), 1)
+      input_word_ids, input_mask, input_type_ids = (
+          np.asarray(a)[:, :n] for a in (input_word_ids, input_mask, input_type_ids))
     out = self._run(input_word_ids=input_word_ids, input_mask=input_mask,
                     input_type_ids=input_type_ids)
     return np.asarray(out[self.info["output"]])[0]

@@ -20,6 +20,29 @@ def _nfkc_casefold(word):
   return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", word).casefold())
 
 
+def read_vocab(path):
+  """A WordPiece `vocab.txt`: line `i` is token `i`, the one rule every reader here uses.
+
+  As Hugging Face's `load_vocab`: a blank line is a token (its position keeps every later id),
+  the newline that ends the last line ends it (it starts no token), and a "\r" before "\n" is
+  part of the line ending. Raises `OSError`/`UnicodeDecodeError` for an unreadable file.
+  """
+  with open(path, encoding="utf-8", newline="") as f:
+    lines = f.read().split("\n")
+  if lines[-1] == "":
+    lines.pop()
+  return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def write_vocab(path, vocab):
+  """Writes `vocab` so that `read_vocab` gives it back exactly (one token per line)."""
+  bad = [t for t in vocab if "\n" in t or "\r" in t]
+  if bad:
+    raise ValueError(f"vocabulary tokens with line breaks cannot be written: {bad[:3]}")
+  with open(path, "w", encoding="utf-8", newline="") as f:
+    f.write("".join(f"{token}\n" for token in vocab))
+
+
 def round_robin_lengths(lengths, budget):
   """How many tokens of each segment keras-nlp's round-robin truncation keeps."""
   kept = [0] * len(lengths)
