@@ -49,6 +49,8 @@ def read_hf_config(path):
       hf = json.load(f)
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise ValueError(f"--init_checkpoint: {config_path} is not valid JSON: {e}") from None
+  if not isinstance(hf, dict):
+    raise ValueError(f"--init_checkpoint: {config_path}: is not a JSON object")
   if hf.get("model_type", "bert") != "bert":
     raise ValueError(f"--init_checkpoint: {config_path} has model_type {hf['model_type']!r}; "
                      "only BERT checkpoints are supported.")
