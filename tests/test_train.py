@@ -86,10 +86,13 @@ def test_evaluate_refuses_another_task_and_defaults_to_the_models(tiny_run, tmp_
   assert proc.stderr.strip().splitlines()[-1] == (
       f"error: --task=sst2: the model in {tiny_run}/student was trained for mrpc (its task.json);"
       " pass --task=mrpc")
+  out_json = str(tmp_path / "eval.json")
   proc = _cli("tf_sparsebert.evaluate", f"--model_dir={tiny_run}/student",  # no --task
-              "--glue_dir=../shared/data/glue", "--max_seq_length=32", "--max_eval_examples=8")
+              "--glue_dir=../shared/data/glue", "--max_seq_length=32", "--max_eval_examples=8",
+              f"--output_json={out_json}")
   assert proc.returncode == 0, proc.stderr[-2000:]
-  assert json.loads(proc.stdout)["task"] == "mrpc"
+  with open(out_json) as f:
+    assert json.load(f)["task"] == "mrpc"
 
 
 def test_finished_run_is_never_overwritten(tiny_run, tiny_checkpoint_bert_vocab):

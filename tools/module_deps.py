@@ -103,9 +103,10 @@ package(default_visibility = ["//visibility:public"])
 
 # The command-line programs: (name, main module). Each also needs the package root, whose import
 # sets TF_USE_LEGACY_KERAS (the mains import it bare, which is not counted as a dependency).
-BINARIES = (("classify", "sparsebert_lite.classify"), ("tflite_benchmark", "sparsebert_lite.benchmark"),
-            ("train", "tf_sparsebert.train"), ("export", "tf_sparsebert.export.__main__"),
-            ("evaluate", "tf_sparsebert.evaluate"), ("report", "tf_sparsebert.report"))
+BINARIES = (("classify_cli", "sparsebert_lite.classify"),
+            ("tflite_benchmark_cli", "sparsebert_lite.benchmark"),
+            ("train_cli", "tf_sparsebert.train"), ("export_cli", "tf_sparsebert.export.__main__"),
+            ("evaluate_cli", "tf_sparsebert.evaluate"), ("report_cli", "tf_sparsebert.report"))
 
 # End-to-end tests start `python -m ...` subprocesses, train and read ../shared, which Bazel's
 # runfiles do not hold: they run under pytest (`make test`); under Bazel they are built but manual.
