@@ -109,8 +109,10 @@ BINARIES = (("classify_cli", "sparsebert_lite.classify"),
             ("evaluate_cli", "tf_sparsebert.evaluate"), ("report_cli", "tf_sparsebert.report"))
 
 # End-to-end tests start `python -m ...` subprocesses, train and read ../shared, which Bazel's
-# runfiles do not hold: they run under pytest (`make test`); under Bazel they are built but manual.
-END_TO_END = ("tests/test_bad_input.py", "tests/test_distribute_cli.py", "tests/test_export.py",
+# runfiles do not hold (test_build reads and pip-installs the source tree, read-only there): they
+# run under pytest (`make test`); under Bazel they are built but manual.
+END_TO_END = ("tests/test_bad_input.py", "tests/test_build.py", "tests/test_distribute_cli.py",
+              "tests/test_export.py",
               "tests/test_fault_tolerance.py", "tests/test_readme.py", "tests/test_step_time.py",
               "tests/test_train.py", "tests/test_vocab.py", "tests/test_weight_average.py")
 # Test modules that import helpers from other test modules.
